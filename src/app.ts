@@ -1,0 +1,21 @@
+import { Hono } from "hono";
+import type { AppEnv } from "./http/context";
+import { errorResponse, handleError, notFound } from "./http/errors";
+import { requestIds } from "./http/request-ids";
+import { communicationsRoutes } from "./routes/communications";
+import { presenceRoutes } from "./routes/presence";
+
+/** The Worker's HTTP surface: Graph's presence API, served identically under /v1.0 and /beta (D19). */
+export function buildApp() {
+  const api = new Hono<AppEnv>({ strict: false });
+  api.route("/", presenceRoutes);
+  api.route("/", communicationsRoutes);
+
+  const app = new Hono<AppEnv>({ strict: false });
+  app.use("*", requestIds);
+  app.route("/v1.0", api);
+  app.route("/beta", api);
+  app.notFound((c) => errorResponse(c, notFound(`No resource at '${new URL(c.req.url).pathname}'.`)));
+  app.onError(handleError);
+  return app;
+}

@@ -1,0 +1,115 @@
+import { durations } from "./duration";
+import type {
+  Audience,
+  Availability,
+  PresencePair,
+  PresenceSession,
+  PresenceState,
+  PresenceView,
+  StatusMessage,
+  StatusMessageView,
+} from "./model";
+import { toUtcDateTimeTimeZone } from "./time-zones";
+
+/** D5: an Available session not refreshed for 5 minutes shows idle, after 10 minutes away. */
+export const IDLE_AFTER_MS = 5 * durations.MINUTE;
+export const AWAY_AFTER_MS = 10 * durations.MINUTE;
+
+/** D4: the rank of a live session's availability; higher wins. */
+const RANK: Partial<Record<Availability, number>> = {
+  DoNotDisturb: 7,
+  Busy: 6,
+  BusyIdle: 5,
+  Available: 4,
+  AvailableIdle: 3,
+  BeRightBack: 2,
+  Away: 1,
+};
+
+const OFFLINE: PresencePair = { availability: "Offline", activity: "Offline" };
+
+export function isSessionLive(session: PresenceSession, now: number): boolean {
+  return session.expiresAt > now;
+}
+
+/** What a live session shows at `now`, after the idle fade of D5. */
+export function sessionPresenceAt(session: PresenceSession, now: number): PresencePair {
+  if (session.availability !== "Available") return { availability: session.availability, activity: session.activity };
+  const idleFor = now - session.refreshedAt;
+  if (idleFor >= AWAY_AFTER_MS) return { availability: "Away", activity: "Away" };
+  if (idleFor >= IDLE_AFTER_MS) return { availability: "AvailableIdle", activity: "Inactive" };
+  return { availability: "Available", activity: "Available" };
+}
+
+/**
+ * The aggregated (availability, activity) at `now` (spec 3.1, D4, D6): no live
+ * session is Offline; a live preferred presence overrides the sessions while
+ * at least one is live; otherwise the highest-ranked session wins, and among
+ * equals the one set most recently.
+ */
+export function aggregatePresence(state: PresenceState, now: number): PresencePair {
+  let best: { pair: PresencePair; rank: number; refreshedAt: number } | null = null;
+  for (const session of state.sessions) {
+    if (!isSessionLive(session, now)) continue;
+    const pair = sessionPresenceAt(session, now);
+    const rank = RANK[pair.availability] ?? 0;
+    if (!best || rank > best.rank || (rank === best.rank && session.refreshedAt > best.refreshedAt)) {
+      best = { pair, rank, refreshedAt: session.refreshedAt };
+    }
+  }
+  if (!best) return { ...OFFLINE };
+  const preferred = state.preferred;
+  if (preferred && preferred.expiresAt > now) {
+    return { availability: preferred.availability, activity: preferred.activity };
+  }
+  return best.pair;
+}
+
+export function isStatusMessageLive(message: StatusMessage, now: number): boolean {
+  return message.expiresAt === null || message.expiresAt > now;
+}
+
+function statusMessageView(message: StatusMessage | null, now: number, audience: Audience): StatusMessageView | null {
+  if (!message || !isStatusMessageLive(message, now)) return null;
+  const view: StatusMessageView = { message: { content: message.content, contentType: "text" } };
+  if (audience === "owner") {
+    view.expiryDateTime = message.expiresAt === null ? null : toUtcDateTimeTimeZone(message.expiresAt);
+    view.publishedDateTime = new Date(message.publishedAt).toISOString();
+  }
+  return view;
+}
+
+/** The presence resource at `now` as `audience` may see it, with the given sequence number. */
+export function presenceView(
+  state: PresenceState,
+  now: number,
+  audience: Audience,
+  sequenceNumber: string,
+): PresenceView {
+  return {
+    ...aggregatePresence(state, now),
+    statusMessage: statusMessageView(state.statusMessage, now, audience),
+    outOfOfficeSettings: { message: null, isOutOfOffice: false },
+    workLocation: { workLocationType: "unspecified", source: "none", placeId: null },
+    sequenceNumber,
+  };
+}
+
+/**
+ * The earliest instant after `now` at which the visible presence may change
+ * on its own: a fade step, a session's expiry, the preferred presence's expiry
+ * or the status message's expiry. Null when nothing is due, so no alarm is set.
+ */
+export function nextDeadline(state: PresenceState, now: number): number | null {
+  const candidates: number[] = [];
+  for (const session of state.sessions) {
+    candidates.push(session.expiresAt);
+    if (session.availability === "Available") {
+      candidates.push(session.refreshedAt + IDLE_AFTER_MS, session.refreshedAt + AWAY_AFTER_MS);
+    }
+  }
+  if (state.preferred) candidates.push(state.preferred.expiresAt);
+  if (state.statusMessage?.expiresAt) candidates.push(state.statusMessage.expiresAt);
+  const future = candidates.filter((t) => t > now);
+  return future.length === 0 ? null : Math.min(...future);
+}

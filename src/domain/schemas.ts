@@ -1,0 +1,49 @@
+import * as v from "valibot";
+
+// Shapes of the action bodies (spec 1.4-1.8). Unknown parameters are rejected
+// (strict objects, D11); values are checked further by the command builders.
+// `nullish` where Graph SDKs send explicit nulls for unset optional parameters.
+
+export const SetPresenceBody = v.strictObject({
+  sessionId: v.string(),
+  availability: v.string(),
+  activity: v.string(),
+  expirationDuration: v.nullish(v.string()),
+});
+
+export const ClearPresenceBody = v.strictObject({
+  sessionId: v.string(),
+});
+
+export const SetPreferredPresenceBody = v.strictObject({
+  availability: v.string(),
+  activity: v.string(),
+  expirationDuration: v.nullish(v.string()),
+});
+
+export const EmptyBody = v.strictObject({});
+
+const DateTimeTimeZoneBody = v.strictObject({
+  dateTime: v.string(),
+  timeZone: v.nullish(v.string()),
+});
+
+export const SetStatusMessageBody = v.strictObject({
+  statusMessage: v.nullable(
+    v.strictObject({
+      message: v.nullish(
+        v.strictObject({
+          content: v.nullish(v.string()),
+          contentType: v.nullish(v.string()),
+        }),
+      ),
+      expiryDateTime: v.nullish(DateTimeTimeZoneBody),
+      // Read-only and server-set; accepted and ignored, as Graph does.
+      publishedDateTime: v.nullish(v.unknown()),
+    }),
+  ),
+});
+
+export const GetPresencesByUserIdBody = v.strictObject({
+  ids: v.array(v.string()),
+});

@@ -1,0 +1,73 @@
+import { Temporal } from "temporal-polyfill";
+import { WINDOWS_TO_IANA_MAP } from "windows-iana";
+import { InvalidInput } from "./errors";
+import type { DateTimeTimeZone } from "./model";
+
+// CLDR's windowsZones: territory "001" names the one canonical IANA zone of each
+// Windows zone. Keys are lower-case because Graph matches zone names regardless of case.
+const ianaByWindowsName = new Map<string, string>();
+for (const entry of WINDOWS_TO_IANA_MAP) {
+  const [iana] = entry.iana;
+  if (entry.territory === "001" && iana) ianaByWindowsName.set(entry.windowsName.toLowerCase(), iana);
+}
+
+// An IANA name: letters, digits and _ + - / only. This also keeps out the
+// "+05:00" offsets that Intl accepts but Graph does not (D12).
+const IANA_NAME = /^[A-Za-z][A-Za-z0-9_+\-/]*$/;
+
+/**
+ * Resolves a Graph `timeZone` (any Windows zone name or IANA name, D12) to an
+ * IANA zone id; a missing zone means UTC; anything else is rejected.
+ */
+export function resolveTimeZone(name: string | null | undefined): string {
+  if (name === undefined || name === null || name.trim() === "") return "UTC";
+  const trimmed = name.trim();
+  const fromWindows = ianaByWindowsName.get(trimmed.toLowerCase());
+  if (fromWindows) return fromWindows;
+  if (IANA_NAME.test(trimmed)) {
+    try {
+      return new Intl.DateTimeFormat("en-US", { timeZone: trimmed }).resolvedOptions().timeZone;
+    } catch {
+      // falls through to the error below
+    }
+  }
+  throw new InvalidInput(`'${name}' is not a known time zone: use a Windows zone name or an IANA name.`);
+}
+
+const UTC_ZONES = new Set(["UTC", "Etc/UTC"]);
+const WALL_CLOCK = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/**
+ * Converts a Graph `dateTimeTimeZone` (a wall-clock time in a zone) into an
+ * instant, across daylight-saving changes: a time that falls in a spring-forward
+ * gap moves forward, and an ambiguous autumn time takes the earlier instant
+ * (Temporal's "compatible" rule, as calendars do).
+ */
+export function wallClockToInstant(value: { dateTime: string; timeZone?: string | null }, name: string): number {
+  const zone = resolveTimeZone(value.timeZone);
+  const match = WALL_CLOCK.exec(value.dateTime.trim());
+  if (!match?.[1]) {
+    throw new InvalidInput(
+      `${name}.dateTime '${value.dateTime}' is not a date and time of the form YYYY-MM-DDThh:mm:ss.`,
+    );
+  }
+  const offset = match[2];
+  if (offset && !(offset.toUpperCase() === "Z" && UTC_ZONES.has(zone))) {
+    throw new InvalidInput(
+      `${name}.dateTime '${value.dateTime}' must not carry an offset; give the wall-clock time and name the zone in timeZone.`,
+    );
+  }
+  let local: Temporal.PlainDateTime;
+  try {
+    local = Temporal.PlainDateTime.from(match[1], { overflow: "reject" });
+  } catch {
+    throw new InvalidInput(`${name}.dateTime '${value.dateTime}' is not a valid date and time.`);
+  }
+  return local.toZonedDateTime(zone, { disambiguation: "compatible" }).epochMilliseconds;
+}
+
+/** An instant as Graph returns it to the owner: UTC, seven fractional digits (D9). */
+export function toUtcDateTimeTimeZone(epochMs: number): DateTimeTimeZone {
+  const iso = new Date(epochMs).toISOString(); // 2024-01-02T03:04:05.678Z
+  return { dateTime: `${iso.slice(0, 23)}0000`, timeZone: "UTC" };
+}

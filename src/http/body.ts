@@ -1,0 +1,100 @@
+import * as v from "valibot";
+import { badRequest, GraphError } from "./errors";
+
+/** D11: bodies over 64 KiB are refused with 413. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+const tooLarge = () =>
+  new GraphError(413, "RequestEntityTooLarge", `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
+
+/**
+ * Reads the body as text, refusing it as soon as it passes the limit, so a
+ * huge upload is never held in memory whole.
+ */
+async function readLimitedText(request: Request): Promise<string> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > MAX_BODY_BYTES) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw badRequest("The request body is not valid UTF-8.");
+  }
+}
+
+/** D11: `@odata.type` and other annotations are ignored at every level. */
+function withoutAnnotations(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutAnnotations);
+  if (value === null || typeof value !== "object") return value;
+  const result: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) {
+    if (!key.includes("@")) result[key] = withoutAnnotations(inner);
+  }
+  return result;
+}
+
+function pathOf(issue: v.BaseIssue<unknown>): string {
+  return (issue.path ?? []).map((item) => String(item.key)).join(".");
+}
+
+/** Turns valibot's first issue into a sentence that names the parameter. */
+export function describeIssue(issue: v.BaseIssue<unknown>): string {
+  const path = pathOf(issue);
+  if (issue.expected === "never") return `Unknown parameter '${path}'.`;
+  if (issue.received === "undefined") return `Missing required parameter '${path}'.`;
+  const where = path === "" ? "The request body" : `Parameter '${path}'`;
+  return `${where} has the wrong type: expected ${issue.expected}, received ${issue.received}.`;
+}
+
+/**
+ * Reads and validates a JSON action body. An empty body counts as `{}` (SDKs
+ * send clearUserPreferredPresence without one). Anything invalid is a 400 that
+ * names the problem; nothing has been changed at that point.
+ */
+export async function readJsonBody<S extends v.GenericSchema>(request: Request, schema: S): Promise<v.InferOutput<S>> {
+  const contentType = request.headers.get("content-type");
+  const text = await readLimitedText(request);
+  if (text.trim() !== "" && contentType !== null && !/^application\/(?:[\w.+-]*\+)?json\b/i.test(contentType)) {
+    throw new GraphError(
+      415,
+      "UnsupportedMediaType",
+      `Content-Type '${contentType}' is not supported: send 'application/json'.`,
+    );
+  }
+  let json: unknown = {};
+  if (text.trim() !== "") {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw badRequest("The request body is not valid JSON.");
+    }
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw badRequest("The request body must be a JSON object.");
+  }
+  const result = v.safeParse(schema, withoutAnnotations(json));
+  if (!result.success) {
+    const [first] = result.issues;
+    throw badRequest(first ? describeIssue(first) : "The request body is invalid.");
+  }
+  return result.output;
+}

@@ -1,0 +1,59 @@
+import type { Context } from "hono";
+import { InvalidInput } from "../domain/errors";
+import type { AppEnv } from "./context";
+
+/** An error a client may see, rendered as the Graph error envelope (spec 4.1). */
+export class GraphError extends Error {
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 429 | 500 | 503,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string) => new GraphError(400, "BadRequest", message);
+export const forbidden = (message: string) => new GraphError(403, "Forbidden", message);
+export const notFound = (message: string) => new GraphError(404, "NotFound", message);
+export const unauthorized = (message: string) =>
+  new GraphError(401, "InvalidAuthenticationToken", message, {
+    "WWW-Authenticate": 'Bearer realm="graph-presence-edge", error="invalid_token"',
+  });
+
+/** `date` in innerError: ISO without offset, whole seconds, as Graph writes it. */
+function graphDate(now: Date): string {
+  return now.toISOString().slice(0, 19);
+}
+
+export function errorResponse(c: Context<AppEnv>, error: GraphError): Response {
+  const body = {
+    error: {
+      code: error.code,
+      message: error.message,
+      innerError: {
+        date: graphDate(new Date()),
+        "request-id": c.get("requestId"),
+        "client-request-id": c.get("clientRequestId"),
+      },
+    },
+  };
+  return c.json(body, error.status, error.headers);
+}
+
+/** The one place where thrown errors become responses. */
+export function handleError(error: Error, c: Context<AppEnv>): Response {
+  if (error instanceof GraphError) return errorResponse(c, error);
+  if (error instanceof InvalidInput) return errorResponse(c, badRequest(error.message));
+  // Details go to the log only; the client gets a generic message.
+  console.error(
+    JSON.stringify({
+      level: "error",
+      requestId: c.get("requestId"),
+      route: `${c.req.method} ${new URL(c.req.url).pathname}`,
+      error: error.stack ?? String(error),
+    }),
+  );
+  return errorResponse(c, new GraphError(500, "generalException", "An unexpected error occurred. Please retry."));
+}

@@ -1,0 +1,171 @@
+import type {
+  Activity,
+  Availability,
+  PreferredPresence,
+  PresenceSession,
+  PresenceState,
+  StatusMessage,
+} from "../domain/model";
+
+/**
+ * Schema changes, applied once each and in order. SQLite-backed Durable
+ * Objects do not support `PRAGMA user_version`, so applied versions are kept
+ * in a table of their own.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE sessions (
+     session_id TEXT PRIMARY KEY,
+     availability TEXT NOT NULL,
+     activity TEXT NOT NULL,
+     refreshed_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE TABLE preferred_presence (
+     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+     availability TEXT NOT NULL,
+     activity TEXT NOT NULL,
+     set_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE TABLE status_message (
+     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+     content TEXT NOT NULL,
+     published_at INTEGER NOT NULL,
+     expires_at INTEGER
+   );`,
+];
+
+type SessionRow = {
+  session_id: string;
+  availability: string;
+  activity: string;
+  refreshed_at: number;
+  expires_at: number;
+};
+type PreferredRow = { availability: string; activity: string; set_at: number; expires_at: number };
+type StatusMessageRow = { content: string; published_at: number; expires_at: number | null };
+
+/**
+ * All SQL of one user's presence. Every method is synchronous, so a sequence
+ * of calls with no `await` between them commits as one transaction.
+ */
+export class PresenceStore {
+  private schemaReady = false;
+
+  constructor(private readonly sql: SqlStorage) {}
+
+  /** True once anything was ever written; reads of an unwritten user must not create storage (D3). */
+  exists(): boolean {
+    if (this.schemaReady) return true;
+    const found = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+    return found.toArray().length > 0;
+  }
+
+  ensureSchema(): void {
+    if (this.schemaReady) return;
+    this.sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)");
+    const applied = new Set(
+      this.sql
+        .exec<{ version: number }>("SELECT version FROM schema_migrations")
+        .toArray()
+        .map((r) => r.version),
+    );
+    MIGRATIONS.forEach((statement, index) => {
+      const version = index + 1;
+      if (applied.has(version)) return;
+      this.sql.exec(statement);
+      this.sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", version);
+    });
+    this.schemaReady = true;
+  }
+
+  load(): PresenceState {
+    const sessions = this.sql
+      .exec<SessionRow>("SELECT * FROM sessions")
+      .toArray()
+      .map(
+        (r): PresenceSession => ({
+          sessionId: r.session_id,
+          availability: r.availability as Availability,
+          activity: r.activity as Activity,
+          refreshedAt: r.refreshed_at,
+          expiresAt: r.expires_at,
+        }),
+      );
+    const [p] = this.sql.exec<PreferredRow>("SELECT * FROM preferred_presence").toArray();
+    const preferred: PreferredPresence | null = p
+      ? {
+          availability: p.availability as Availability,
+          activity: p.activity as Activity,
+          setAt: p.set_at,
+          expiresAt: p.expires_at,
+        }
+      : null;
+    const [m] = this.sql.exec<StatusMessageRow>("SELECT * FROM status_message").toArray();
+    const statusMessage: StatusMessage | null = m
+      ? { content: m.content, publishedAt: m.published_at, expiresAt: m.expires_at }
+      : null;
+    return { sessions, preferred, statusMessage };
+  }
+
+  /** Removes rows whose time is up; `expires_at` null means never. */
+  deleteExpired(now: number): void {
+    this.sql.exec("DELETE FROM sessions WHERE expires_at <= ?", now);
+    this.sql.exec("DELETE FROM preferred_presence WHERE expires_at <= ?", now);
+    this.sql.exec("DELETE FROM status_message WHERE expires_at IS NOT NULL AND expires_at <= ?", now);
+  }
+
+  upsertSession(s: PresenceSession): void {
+    this.sql.exec(
+      `INSERT INTO sessions (session_id, availability, activity, refreshed_at, expires_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (session_id) DO UPDATE SET availability = excluded.availability, activity = excluded.activity,
+         refreshed_at = excluded.refreshed_at, expires_at = excluded.expires_at`,
+      s.sessionId,
+      s.availability,
+      s.activity,
+      s.refreshedAt,
+      s.expiresAt,
+    );
+  }
+
+  /** Returns false when there was no such session. */
+  deleteSession(sessionId: string): boolean {
+    return this.sql.exec("DELETE FROM sessions WHERE session_id = ?", sessionId).rowsWritten > 0;
+  }
+
+  setPreferred(p: PreferredPresence): void {
+    this.sql.exec(
+      "INSERT OR REPLACE INTO preferred_presence (singleton, availability, activity, set_at, expires_at) VALUES (1, ?, ?, ?, ?)",
+      p.availability,
+      p.activity,
+      p.setAt,
+      p.expiresAt,
+    );
+  }
+
+  clearPreferred(): void {
+    this.sql.exec("DELETE FROM preferred_presence");
+  }
+
+  setStatusMessage(m: StatusMessage | null): void {
+    this.sql.exec("DELETE FROM status_message");
+    if (m) {
+      this.sql.exec(
+        "INSERT INTO status_message (singleton, content, published_at, expires_at) VALUES (1, ?, ?, ?)",
+        m.content,
+        m.publishedAt,
+        m.expiresAt,
+      );
+    }
+  }
+
+  getMeta(key: string): string | null {
+    const [row] = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray();
+    return row?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
+  }
+}

@@ -1,0 +1,128 @@
+import { DurableObject } from "cloudflare:workers";
+import { nextDeadline, presenceView } from "../domain/aggregate";
+import type { SetPreferredCommand, SetSessionCommand, SetStatusMessageCommand } from "../domain/commands";
+import { type Audience, EMPTY_STATE, type PresenceState, type PresenceView } from "../domain/model";
+import { formatSequenceNumber } from "../domain/sequence-number";
+import type { Env } from "../env";
+import { PresenceStore } from "./presence-store";
+
+const SEQUENCE_KEY = "sequence";
+const VISIBLE_KEY = "visible";
+
+/**
+ * One user's presence, named `{tenantId}:{userId}`. The only writer of that
+ * user's state: it stores the inputs (sessions, preferred presence, status
+ * message) in SQLite, computes what readers see with the pure domain code,
+ * bumps `sequenceNumber` whenever that changes, and keeps one alarm at the
+ * earliest deadline so fades and expiries happen on time without a request.
+ */
+export class UserPresence extends DurableObject<Env> {
+  private readonly store: PresenceStore;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.store = new PresenceStore(ctx.storage.sql);
+  }
+
+  async getPresence(audience: Audience): Promise<PresenceView> {
+    const now = Date.now();
+    // D3: a user nobody has written reads as Offline, and the read creates nothing.
+    if (!this.store.exists()) return presenceView(EMPTY_STATE, now, audience, formatSequenceNumber(0));
+    // The alarm may not have fired yet for a deadline that has passed: settle first,
+    // so the answer is right for `now` and carries a sequence number of its own.
+    const { state, sequenceNumber } = await this.settle(now);
+    return presenceView(state, now, audience, sequenceNumber);
+  }
+
+  async setSession(command: SetSessionCommand): Promise<void> {
+    const now = Date.now();
+    this.store.ensureSchema();
+    this.store.upsertSession({
+      sessionId: command.sessionId,
+      availability: command.availability,
+      activity: command.activity,
+      refreshedAt: now,
+      expiresAt: now + command.durationMs,
+    });
+    await this.settle(now);
+  }
+
+  /** Returns false when the application has no session (the route answers 404). */
+  async clearSession(sessionId: string): Promise<boolean> {
+    if (!this.store.exists()) return false;
+    const now = Date.now();
+    // An expired session is gone already, even if the alarm has not removed it yet.
+    this.store.deleteExpired(now);
+    const found = this.store.deleteSession(sessionId);
+    await this.settle(now);
+    return found;
+  }
+
+  async setPreferred(command: SetPreferredCommand): Promise<void> {
+    const now = Date.now();
+    this.store.ensureSchema();
+    this.store.setPreferred({
+      availability: command.availability,
+      activity: command.activity,
+      setAt: now,
+      expiresAt: now + command.durationMs,
+    });
+    await this.settle(now);
+  }
+
+  async clearPreferred(): Promise<void> {
+    if (!this.store.exists()) return;
+    this.store.clearPreferred();
+    await this.settle(Date.now());
+  }
+
+  async setStatusMessage(command: SetStatusMessageCommand): Promise<void> {
+    const now = Date.now();
+    if (command === null && !this.store.exists()) return;
+    this.store.ensureSchema();
+    this.store.setStatusMessage(
+      command && { content: command.content, expiresAt: command.expiresAt, publishedAt: now },
+    );
+    await this.settle(now);
+  }
+
+  override async alarm(): Promise<void> {
+    try {
+      if (this.store.exists()) await this.settle(Date.now());
+    } catch (error) {
+      // Rethrown so the runtime retries the alarm (at-least-once; settle is idempotent).
+      console.error(JSON.stringify({ level: "error", object: "UserPresence", event: "alarm", error: String(error) }));
+      throw error;
+    }
+  }
+
+  /**
+   * Brings stored state up to `now`: drops what expired, bumps the sequence
+   * number if what the owner can see changed since the last bump (D10), and
+   * re-arms the alarm at the next deadline or deletes it. Idempotent.
+   */
+  private async settle(now: number): Promise<{ state: PresenceState; sequenceNumber: string }> {
+    this.store.deleteExpired(now);
+    const state = this.store.load();
+    // The owner's view is the most detailed one: any change a reader can see changes it.
+    const visible = JSON.stringify(presenceView(state, now, "owner", ""));
+    const previous = this.store.getMeta(VISIBLE_KEY) ?? JSON.stringify(presenceView(EMPTY_STATE, now, "owner", ""));
+    let counter = Number(this.store.getMeta(SEQUENCE_KEY) ?? 0);
+    if (visible !== previous) {
+      counter += 1;
+      this.store.setMeta(SEQUENCE_KEY, String(counter));
+      this.store.setMeta(VISIBLE_KEY, visible);
+    }
+    await this.armAlarm(nextDeadline(state, now));
+    return { state, sequenceNumber: formatSequenceNumber(counter) };
+  }
+
+  private async armAlarm(deadline: number | null): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (deadline === null) {
+      if (current !== null) await this.ctx.storage.deleteAlarm();
+    } else if (current !== deadline) {
+      await this.ctx.storage.setAlarm(deadline);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import { Hono } from "hono";
+import { GetPresencesByUserIdBody } from "../domain/schemas";
+import { readJsonBody } from "../http/body";
+import { requireCaller } from "../http/caller";
+import type { AppEnv } from "../http/context";
+import { badRequest, GraphError } from "../http/errors";
+import { isGuid } from "../http/ids";
+import { assertCanReadMany, audienceFor } from "../http/permissions";
+import { serviceRoot } from "../http/service-root";
+import { userPresenceStub } from "../objects/user-stub";
+import { mapWithConcurrency } from "./concurrency";
+import { presenceResource } from "./presence";
+
+/** Spec 1.3: at most 650 ids per call. */
+export const MAX_IDS_PER_BATCH = 650;
+// Users are read in parallel, but not all 650 at once: enough to hide each
+// object's latency without a burst of hundreds of simultaneous subrequests.
+const BATCH_READ_CONCURRENCY = 64;
+
+export const communicationsRoutes = new Hono<AppEnv>({ strict: false });
+
+communicationsRoutes.post("/communications/getPresencesByUserId", async (c) => {
+  const caller = await requireCaller(c);
+  assertCanReadMany(caller);
+  const { ids } = await readJsonBody(c.req.raw, GetPresencesByUserIdBody);
+  if (ids.length === 0 || ids.length > MAX_IDS_PER_BATCH) {
+    throw badRequest(`ids must hold between 1 and ${MAX_IDS_PER_BATCH} user ids; it holds ${ids.length}.`);
+  }
+  const invalid = ids.find((id) => !isGuid(id));
+  if (invalid !== undefined) {
+    throw badRequest(`'${invalid}' in ids is not a valid user id: use the user's Entra object id (a GUID).`);
+  }
+  // Duplicates are returned once, in the order of their first appearance.
+  const unique = [...new Set(ids.map((id) => id.toLowerCase()))];
+  const value = await mapWithConcurrency(unique, BATCH_READ_CONCURRENCY, async (userId) => {
+    const view = await userPresenceStub(c.env, caller.tenantId, userId).getPresence(audienceFor(caller, userId));
+    return presenceResource(undefined, userId, view);
+  });
+  return c.json({ "@odata.context": `${serviceRoot(c)}/$metadata#Collection(microsoft.graph.presence)`, value });
+});
+
+communicationsRoutes.all("/communications/getPresencesByUserId", () => {
+  throw new GraphError(405, "MethodNotAllowed", "This action supports only POST.", { Allow: "POST" });
+});

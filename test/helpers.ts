@@ -1,0 +1,115 @@
+import { env, exports } from "cloudflare:workers";
+import { SignJWT } from "jose";
+
+export const TENANT = "11111111-1111-4111-8111-111111111111";
+export const APP = "22222222-2222-4222-8222-222222222222";
+export const OTHER_APP = "33333333-3333-4333-8333-333333333333";
+
+/** A fresh user id per test: storage is shared by the tests of one file. */
+export function newUserId(): string {
+  return crypto.randomUUID();
+}
+
+export interface TokenOptions {
+  tenant?: string;
+  user?: string;
+  app?: string;
+  scopes?: string;
+  roles?: string[];
+  expiresIn?: number;
+  notBefore?: number;
+  secret?: string;
+  claims?: Record<string, unknown>;
+}
+
+/** Signs a token as Entra ID would issue it, with the test secret. */
+export async function token(options: TokenOptions = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const payload: Record<string, unknown> = {
+    tid: options.tenant ?? TENANT,
+    appid: options.app ?? APP,
+    ...options.claims,
+  };
+  if (options.scopes !== undefined) {
+    payload.scp = options.scopes;
+    payload.oid = options.user;
+  }
+  if (options.roles !== undefined) payload.roles = options.roles;
+  const jwt = new SignJWT(payload).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setIssuedAt(now);
+  jwt.setExpirationTime(now + (options.expiresIn ?? 3600));
+  if (options.notBefore !== undefined) jwt.setNotBefore(now + options.notBefore);
+  const secret = options.secret ?? env.AUTH_HS256_SECRET ?? "";
+  return jwt.sign(new TextEncoder().encode(secret));
+}
+
+/** A delegated token for `user` with the given scopes. */
+export const userToken = (
+  user: string,
+  scopes = "Presence.Read Presence.Read.All Presence.ReadWrite",
+  extra: TokenOptions = {},
+) => token({ user, scopes, ...extra });
+
+/** An application token with the given roles. */
+export const appToken = (roles: string[] = ["Presence.ReadWrite.All"], extra: TokenOptions = {}) =>
+  token({ roles, ...extra });
+
+export interface CallOptions {
+  method?: string;
+  token?: string;
+  body?: unknown;
+  rawBody?: BodyInit;
+  headers?: Record<string, string>;
+}
+
+/** Calls the Worker as a client would. */
+export function call(path: string, options: CallOptions = {}): Promise<Response> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  let body: BodyInit | undefined = options.rawBody;
+  if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers["content-type"] ??= "application/json";
+  }
+  return exports.default.fetch(
+    new Request(`https://presence.test${path}`, {
+      method: options.method ?? (body === undefined ? "GET" : "POST"),
+      headers,
+      body,
+    }),
+  );
+}
+
+export async function getPresence(path: string, tokenValue: string) {
+  const response = await call(path, { token: tokenValue });
+  if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as Record<string, unknown> & {
+    sequenceNumber: string;
+    availability: string;
+    activity: string;
+  };
+}
+
+export async function expectGraphError(
+  response: Response,
+  status: number,
+  code: string,
+  messagePart?: string | RegExp,
+) {
+  const text = await response.text();
+  if (response.status !== status) throw new Error(`expected ${status}, got ${response.status}: ${text}`);
+  const body = JSON.parse(text) as { error: { code: string; message: string; innerError: Record<string, string> } };
+  if (body.error.code !== code) throw new Error(`expected code ${code}, got ${body.error.code}: ${text}`);
+  if (
+    messagePart !== undefined &&
+    !(typeof messagePart === "string" ? body.error.message.includes(messagePart) : messagePart.test(body.error.message))
+  ) {
+    throw new Error(`message '${body.error.message}' does not match ${messagePart}`);
+  }
+  if (
+    !body.error.innerError["request-id"] ||
+    body.error.innerError["request-id"] !== response.headers.get("request-id")
+  ) {
+    throw new Error(`innerError request-id missing or different from the header: ${text}`);
+  }
+  return body.error;
+}
