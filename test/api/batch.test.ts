@@ -62,7 +62,11 @@ describe("getPresencesByUserId", () => {
 
   it.each([
     ["no ids", { ids: [] }, /between 1 and 650/],
-    ["651 ids", { ids: Array.from({ length: 651 }, () => crypto.randomUUID()) }, /between 1 and 650 user ids; it holds 651/],
+    [
+      "651 ids",
+      { ids: Array.from({ length: 651 }, () => crypto.randomUUID()) },
+      /between 1 and 650 user ids; it holds 651/,
+    ],
     [
       "a non-GUID id",
       { ids: [crypto.randomUUID(), "bob@contoso.com"] },

@@ -350,7 +350,7 @@ describe("bad input changes nothing", () => {
       /larger than 65536/,
     ],
   ])("setPresence with %s is refused", async (_what, rawBody, contentType, status, code, message) => {
-    const { user, t, before } = await setUp();
+    const { t, before } = await setUp();
     const response = await call(`/v1.0/me/presence/setPresence`, {
       token: t,
       rawBody,
