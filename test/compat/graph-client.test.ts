@@ -1,0 +1,135 @@
+import { Client, GraphError } from "@microsoft/microsoft-graph-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startLocalService } from "./local-service";
+
+// The official Microsoft Graph JavaScript client pointed at our base URL, for
+// every endpoint of the core API: what a Graph user's code sees, unchanged.
+
+const TENANT = "4a6b4a9e-7f43-4b5b-9c39-0c1d2e3f4a5b";
+const APP = "5c1b0ba8-3f0e-4f55-8f6a-9d8c7b6a5f4e";
+const ME = "6d2c1cb9-4a1f-4a66-9a7b-0e9d8c7b6a5f";
+const OTHER = "7e3d2dca-5b2a-4b77-8b8c-1fae9d8c7b6a";
+const NOBODY = "8f4e3edb-6c3b-4c88-9c9d-2a0bfe9d8c7b";
+
+let service: Awaited<ReturnType<typeof startLocalService>>;
+let me: Client;
+let app: Client;
+
+function clientFor(token: string): Client {
+  // The Graph client attaches tokens only to https hosts and strips an
+  // "Authorization" header for others; against local http the header goes in
+  // fetchOptions, spelled in lower case, which it leaves alone.
+  return Client.init({
+    baseUrl: service.url,
+    defaultVersion: "v1.0",
+    authProvider: (done) => done(null, token),
+    fetchOptions: { headers: { authorization: `Bearer ${token}` } },
+  });
+}
+
+beforeAll(async () => {
+  service = await startLocalService();
+  me = clientFor(
+    await service.sign({
+      tid: TENANT,
+      oid: ME,
+      appid: APP,
+      scp: "Presence.Read Presence.Read.All Presence.ReadWrite",
+    }),
+  );
+  app = clientFor(await service.sign({ tid: TENANT, appid: APP, roles: ["Presence.ReadWrite.All"] }));
+});
+
+afterAll(async () => {
+  await service?.stop();
+});
+
+async function graphErrorOf(promise: Promise<unknown>): Promise<GraphError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof GraphError) return error;
+    throw error;
+  }
+  throw new Error("expected the call to fail");
+}
+
+describe("the official Graph client against the service", () => {
+  it("reads presence through /me, /users/{id} and /communications/presences/{id}, v1.0 and beta", async () => {
+    const fromMe = await me.api("/me/presence").get();
+    expect(fromMe).toMatchObject({ id: ME, availability: "Offline", activity: "Offline", statusMessage: null });
+    expect(fromMe["@odata.context"]).toBe(`${service.url}/v1.0/$metadata#users('${ME}')/presence/$entity`);
+    expect(await me.api(`/users/${ME}/presence`).version("beta").get()).toMatchObject({ id: ME });
+    expect(await app.api(`/communications/presences/${OTHER}`).get()).toMatchObject({
+      id: OTHER,
+      availability: "Offline",
+    });
+  });
+
+  it("sets and clears an application session", async () => {
+    await app.api(`/users/${OTHER}/presence/setPresence`).post({
+      sessionId: APP,
+      availability: "Busy",
+      activity: "InACall",
+      expirationDuration: "PT1H",
+    });
+    expect(await app.api(`/users/${OTHER}/presence`).get()).toMatchObject({
+      availability: "Busy",
+      activity: "InACall",
+    });
+    await app.api(`/communications/presences/${OTHER}/clearPresence`).post({ sessionId: APP });
+    expect(await app.api(`/users/${OTHER}/presence`).get()).toMatchObject({ availability: "Offline" });
+  });
+
+  it("sets and clears the preferred presence and the status message as the signed-in user", async () => {
+    await me
+      .api("/me/presence/setPresence")
+      .post({ sessionId: APP, availability: "Available", activity: "Available", expirationDuration: "PT1H" });
+    await me
+      .api("/me/presence/setUserPreferredPresence")
+      .post({ availability: "DoNotDisturb", activity: "DoNotDisturb", expirationDuration: "PT8H" });
+    await me.api("/me/presence/setStatusMessage").post({
+      statusMessage: {
+        message: { content: "Heads down until lunch", contentType: "text" },
+        expiryDateTime: { dateTime: "2099-10-18T17:05:33.2079781", timeZone: "Pacific Standard Time" },
+      },
+    });
+    const presence = await me.api("/me/presence").get();
+    expect(presence).toMatchObject({
+      availability: "DoNotDisturb",
+      activity: "DoNotDisturb",
+      statusMessage: {
+        message: { content: "Heads down until lunch", contentType: "text" },
+        expiryDateTime: { dateTime: "2099-10-19T00:05:33.2070000", timeZone: "UTC" },
+      },
+    });
+    await me.api("/me/presence/clearUserPreferredPresence").post({});
+    await me.api("/me/presence/setStatusMessage").post({ statusMessage: null });
+    expect(await me.api("/me/presence").get()).toMatchObject({ availability: "Available", statusMessage: null });
+  });
+
+  it("reads many users with getPresencesByUserId", async () => {
+    const result = await me.api("/communications/getPresencesByUserId").post({ ids: [OTHER, ME] });
+    expect(result.value.map((p: { id: string }) => p.id)).toEqual([OTHER, ME]);
+  });
+
+  it("surfaces a 400 as a GraphError with Graph's fields", async () => {
+    const error = await graphErrorOf(
+      app.api(`/users/${OTHER}/presence/setPresence`).post({ sessionId: APP, availability: "Busy", activity: "Busy" }),
+    );
+    expect(error.statusCode).toBe(400);
+    expect(error.code).toBe("BadRequest");
+    expect(error.message).toMatch(/availability 'Busy' and activity 'Busy' is not supported/);
+    expect(error.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(error.date).toBeInstanceOf(Date);
+  });
+
+  it("surfaces 403 and 404 the same way", async () => {
+    const forbidden = await graphErrorOf(
+      me.api(`/users/${OTHER}/presence/setStatusMessage`).post({ statusMessage: null }),
+    );
+    expect([forbidden.statusCode, forbidden.code]).toEqual([403, "Forbidden"]);
+    const missing = await graphErrorOf(app.api(`/users/${NOBODY}/presence/clearPresence`).post({ sessionId: APP }));
+    expect([missing.statusCode, missing.code]).toEqual([404, "NotFound"]);
+  });
+});
