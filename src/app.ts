@@ -3,6 +3,7 @@ import type { AppEnv } from "./http/context";
 import { errorResponse, handleError, notFound } from "./http/errors";
 import { requestIds } from "./http/request-ids";
 import { communicationsRoutes } from "./routes/communications";
+import { mailboxSettingsRoutes } from "./routes/mailbox-settings";
 import { presenceRoutes } from "./routes/presence";
 
 /** The Worker's HTTP surface: Graph's presence API, served identically under /v1.0 and /beta (D19). */
@@ -10,6 +11,7 @@ export function buildApp() {
   const api = new Hono<AppEnv>({ strict: false });
   api.route("/", presenceRoutes);
   api.route("/", communicationsRoutes);
+  api.route("/", mailboxSettingsRoutes);
 
   const app = new Hono<AppEnv>({ strict: false });
   app.use("*", requestIds);

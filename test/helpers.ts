@@ -1,5 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { SignJWT } from "jose";
+import type { PresenceView } from "../src/domain/model";
 
 export const TENANT = "11111111-1111-4111-8111-111111111111";
 export const APP = "22222222-2222-4222-8222-222222222222";
@@ -79,14 +80,12 @@ export function call(path: string, options: CallOptions = {}): Promise<Response>
   );
 }
 
-export async function getPresence(path: string, tokenValue: string) {
+export type PresenceResource = PresenceView & { id: string; "@odata.context"?: string };
+
+export async function getPresence(path: string, tokenValue: string): Promise<PresenceResource> {
   const response = await call(path, { token: tokenValue });
   if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
-  return (await response.json()) as Record<string, unknown> & {
-    sequenceNumber: string;
-    availability: string;
-    activity: string;
-  };
+  return (await response.json()) as PresenceResource;
 }
 
 export async function expectGraphError(

@@ -9,7 +9,9 @@ import type {
   StatusMessage,
   StatusMessageView,
 } from "./model";
+import { outOfOfficeAt, outOfOfficeDeadlines, overlayOutOfOffice } from "./out-of-office";
 import { toUtcDateTimeTimeZone } from "./time-zones";
+import { aggregateWorkLocation, localDateAt, localMidnightAfter } from "./work-location";
 
 /** D5: an Available session not refreshed for 5 minutes shows idle, after 10 minutes away. */
 export const IDLE_AFTER_MS = 5 * durations.MINUTE;
@@ -86,19 +88,22 @@ export function presenceView(
   audience: Audience,
   sequenceNumber: string,
 ): PresenceView {
+  const outOfOfficeSettings = outOfOfficeAt(state.mailboxSettings, now);
   return {
-    ...aggregatePresence(state, now),
+    ...overlayOutOfOffice(aggregatePresence(state, now), outOfOfficeSettings.isOutOfOffice),
     statusMessage: statusMessageView(state.statusMessage, now, audience),
-    outOfOfficeSettings: { message: null, isOutOfOffice: false },
-    workLocation: { workLocationType: "unspecified", source: "none", placeId: null },
+    outOfOfficeSettings,
+    workLocation: aggregateWorkLocation(state.workLocationSignals, localDateAt(now, state.mailboxSettings.timeZone)),
     sequenceNumber,
   };
 }
 
 /**
  * The earliest instant after `now` at which the visible presence may change
- * on its own: a fade step, a session's expiry, the preferred presence's expiry
- * or the status message's expiry. Null when nothing is due, so no alarm is set.
+ * on its own: a fade step, a session's expiry, the preferred presence's expiry,
+ * the status message's expiry, an out-of-office window's start or end, or the
+ * local midnight that ends a work-location signal. Null when nothing is due,
+ * so no alarm is set.
  */
 export function nextDeadline(state: PresenceState, now: number): number | null {
   const candidates: number[] = [];
@@ -110,6 +115,10 @@ export function nextDeadline(state: PresenceState, now: number): number | null {
   }
   if (state.preferred) candidates.push(state.preferred.expiresAt);
   if (state.statusMessage?.expiresAt) candidates.push(state.statusMessage.expiresAt);
+  candidates.push(...outOfOfficeDeadlines(state.mailboxSettings, now));
+  for (const date of new Set(state.workLocationSignals.map((s) => s.localDate))) {
+    candidates.push(localMidnightAfter(date, state.mailboxSettings.timeZone));
+  }
   const future = candidates.filter((t) => t > now);
   return future.length === 0 ? null : Math.min(...future);
 }

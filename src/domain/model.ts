@@ -62,17 +62,78 @@ export interface StatusMessage {
   expiresAt: number | null;
 }
 
+export const WORK_LOCATION_TYPES = ["unspecified", "office", "remote", "timeOff"] as const;
+export type WorkLocationType = (typeof WORK_LOCATION_TYPES)[number];
+export type WorkLocationLayer = "manual" | "automatic";
+
+/**
+ * One work-location signal (spec 3.5, D15). It belongs to the user's local
+ * date on which it was set and vanishes at that date's local midnight.
+ */
+export interface WorkLocationSignal {
+  layer: WorkLocationLayer;
+  /** Who set it: the manual layer has one slot (""), the automatic layer one per application. */
+  source: string;
+  workLocationType: WorkLocationType;
+  placeId: string | null;
+  /** The user's local date (YYYY-MM-DD) when it was set. */
+  localDate: string;
+  setAt: number;
+}
+
+export const AUTOMATIC_REPLIES_STATUSES = ["disabled", "alwaysEnabled", "scheduled"] as const;
+export type AutomaticRepliesStatus = (typeof AUTOMATIC_REPLIES_STATUSES)[number];
+export const EXTERNAL_AUDIENCES = ["none", "contactsOnly", "all"] as const;
+export type ExternalAudience = (typeof EXTERNAL_AUDIENCES)[number];
+
+/** A scheduled instant, kept as the caller wrote it and as the instant it means. */
+export interface ScheduledInstant {
+  dateTime: string;
+  timeZone: string;
+  at: number;
+}
+
+/** The part of Graph's mailboxSettings this service owns (D13, D14). */
+export interface MailboxSettings {
+  /** Windows or IANA name, as the caller wrote it. */
+  timeZone: string;
+  automaticRepliesSetting: {
+    status: AutomaticRepliesStatus;
+    externalAudience: ExternalAudience;
+    scheduledStartDateTime: ScheduledInstant | null;
+    scheduledEndDateTime: ScheduledInstant | null;
+    internalReplyMessage: string;
+    externalReplyMessage: string;
+  };
+}
+
+export const DEFAULT_MAILBOX_SETTINGS: MailboxSettings = Object.freeze({
+  timeZone: "UTC",
+  automaticRepliesSetting: Object.freeze({
+    status: "disabled",
+    externalAudience: "all",
+    scheduledStartDateTime: null,
+    scheduledEndDateTime: null,
+    internalReplyMessage: "",
+    externalReplyMessage: "",
+  }),
+}) as MailboxSettings;
+
 /** Everything stored for one user that the visible presence is computed from. */
 export interface PresenceState {
   sessions: PresenceSession[];
   preferred: PreferredPresence | null;
   statusMessage: StatusMessage | null;
+  workLocationSignals: WorkLocationSignal[];
+  mailboxSettings: MailboxSettings;
 }
 
 export const EMPTY_STATE: PresenceState = Object.freeze({
   sessions: [],
   preferred: null,
   statusMessage: null,
+  workLocationSignals: [],
+  mailboxSettings: DEFAULT_MAILBOX_SETTINGS,
 }) as PresenceState;
 
 /** `dateTimeTimeZone` as Graph writes it. */
@@ -93,8 +154,8 @@ export interface OutOfOfficeSettingsView {
 }
 
 export interface WorkLocationView {
-  workLocationType: "unspecified" | "office" | "remote" | "timeOff";
-  source: "none" | "manual" | "scheduled" | "automatic";
+  workLocationType: WorkLocationType;
+  source: "none" | WorkLocationLayer;
   placeId: string | null;
 }
 

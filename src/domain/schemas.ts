@@ -47,3 +47,22 @@ export const SetStatusMessageBody = v.strictObject({
 export const GetPresencesByUserIdBody = v.strictObject({
   ids: v.array(v.string()),
 });
+
+export const SetWorkLocationBody = v.strictObject({
+  workLocationType: v.string(),
+  placeId: v.nullish(v.string()),
+});
+
+export const PatchMailboxSettingsBody = v.strictObject({
+  timeZone: v.optional(v.string()),
+  automaticRepliesSetting: v.optional(
+    v.strictObject({
+      status: v.optional(v.string()),
+      externalAudience: v.optional(v.string()),
+      scheduledStartDateTime: v.nullish(DateTimeTimeZoneBody),
+      scheduledEndDateTime: v.nullish(DateTimeTimeZoneBody),
+      internalReplyMessage: v.nullish(v.string()),
+      externalReplyMessage: v.nullish(v.string()),
+    }),
+  ),
+});

@@ -64,6 +64,24 @@ export function assertCanWrite(caller: Caller, userId: string): void {
   }
 }
 
+// Mailbox settings (D13): delegated tokens for one's own, application tokens for anyone.
+const MAILBOX_READ = ["MailboxSettings.Read", "MailboxSettings.ReadWrite"];
+const MAILBOX_WRITE = ["MailboxSettings.ReadWrite"];
+
+export function assertCanUseMailboxSettings(caller: Caller, userId: string, write: boolean): void {
+  const wanted = write ? MAILBOX_WRITE : MAILBOX_READ;
+  const kind = caller.kind === "application" ? "application" : "delegated";
+  if (caller.kind === "delegated" && userId !== caller.userId) {
+    throw forbidden("A delegated token can only use the signed-in user's own mailbox settings.");
+  }
+  const granted = caller.kind === "application" ? caller.roles : caller.scopes;
+  if (!hasAny(granted, wanted)) {
+    throw forbidden(
+      `${write ? "Changing" : "Reading"} mailbox settings needs the ${kind} permission ${wanted.join(" or ")}.`,
+    );
+  }
+}
+
 /** D9: only the signed-in user reading themself sees the status message's times. */
 export function audienceFor(caller: Caller, userId: string): Audience {
   return caller.kind === "delegated" && caller.userId === userId ? "owner" : "other";

@@ -1,10 +1,15 @@
-import type {
-  Activity,
-  Availability,
-  PreferredPresence,
-  PresenceSession,
-  PresenceState,
-  StatusMessage,
+import {
+  type Activity,
+  type Availability,
+  DEFAULT_MAILBOX_SETTINGS,
+  type MailboxSettings,
+  type PreferredPresence,
+  type PresenceSession,
+  type PresenceState,
+  type StatusMessage,
+  type WorkLocationLayer,
+  type WorkLocationSignal,
+  type WorkLocationType,
 } from "../domain/model";
 
 /**
@@ -34,6 +39,21 @@ const MIGRATIONS: readonly string[] = [
      published_at INTEGER NOT NULL,
      expires_at INTEGER
    );`,
+  // Work-location signals (one manual slot, one automatic signal per application)
+  // and the mailbox settings this service owns, kept whole as JSON.
+  `CREATE TABLE work_location (
+     layer TEXT NOT NULL,
+     source TEXT NOT NULL,
+     work_location_type TEXT NOT NULL,
+     place_id TEXT,
+     local_date TEXT NOT NULL,
+     set_at INTEGER NOT NULL,
+     PRIMARY KEY (layer, source)
+   );
+   CREATE TABLE mailbox_settings (
+     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+     json TEXT NOT NULL
+   );`,
 ];
 
 type SessionRow = {
@@ -45,6 +65,14 @@ type SessionRow = {
 };
 type PreferredRow = { availability: string; activity: string; set_at: number; expires_at: number };
 type StatusMessageRow = { content: string; published_at: number; expires_at: number | null };
+type WorkLocationRow = {
+  layer: string;
+  source: string;
+  work_location_type: string;
+  place_id: string | null;
+  local_date: string;
+  set_at: number;
+};
 
 /**
  * All SQL of one user's presence. Every method is synchronous, so a sequence
@@ -106,11 +134,53 @@ export class PresenceStore {
     const statusMessage: StatusMessage | null = m
       ? { content: m.content, publishedAt: m.published_at, expiresAt: m.expires_at }
       : null;
-    return { sessions, preferred, statusMessage };
+    const workLocationSignals = this.sql
+      .exec<WorkLocationRow>("SELECT * FROM work_location")
+      .toArray()
+      .map(
+        (r): WorkLocationSignal => ({
+          layer: r.layer as WorkLocationLayer,
+          source: r.source,
+          workLocationType: r.work_location_type as WorkLocationType,
+          placeId: r.place_id,
+          localDate: r.local_date,
+          setAt: r.set_at,
+        }),
+      );
+    return { sessions, preferred, statusMessage, workLocationSignals, mailboxSettings: this.mailboxSettings() };
   }
 
-  /** Removes rows whose time is up; `expires_at` null means never. */
-  deleteExpired(now: number): void {
+  mailboxSettings(): MailboxSettings {
+    const [row] = this.sql.exec<{ json: string }>("SELECT json FROM mailbox_settings").toArray();
+    return row ? (JSON.parse(row.json) as MailboxSettings) : DEFAULT_MAILBOX_SETTINGS;
+  }
+
+  setMailboxSettings(settings: MailboxSettings): void {
+    this.sql.exec("INSERT OR REPLACE INTO mailbox_settings (singleton, json) VALUES (1, ?)", JSON.stringify(settings));
+  }
+
+  upsertWorkLocation(s: WorkLocationSignal): void {
+    this.sql.exec(
+      `INSERT OR REPLACE INTO work_location (layer, source, work_location_type, place_id, local_date, set_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+      s.layer,
+      s.source,
+      s.workLocationType,
+      s.placeId,
+      s.localDate,
+      s.setAt,
+    );
+  }
+
+  /** Removes the signals of `layer`, or of both layers. */
+  clearWorkLocation(layer?: WorkLocationLayer): void {
+    if (layer) this.sql.exec("DELETE FROM work_location WHERE layer = ?", layer);
+    else this.sql.exec("DELETE FROM work_location");
+  }
+
+  /** Removes rows whose time is up; `expires_at` null means never; signals of another date than `today`. */
+  deleteExpired(now: number, today: string): void {
+    this.sql.exec("DELETE FROM work_location WHERE local_date <> ?", today);
     this.sql.exec("DELETE FROM sessions WHERE expires_at <= ?", now);
     this.sql.exec("DELETE FROM preferred_presence WHERE expires_at <= ?", now);
     this.sql.exec("DELETE FROM status_message WHERE expires_at IS NOT NULL AND expires_at <= ?", now);

@@ -1,8 +1,19 @@
 import { DurableObject } from "cloudflare:workers";
 import { nextDeadline, presenceView } from "../domain/aggregate";
 import type { SetPreferredCommand, SetSessionCommand, SetStatusMessageCommand } from "../domain/commands";
-import { type Audience, EMPTY_STATE, type PresenceState, type PresenceView } from "../domain/model";
+import { InvalidInput } from "../domain/errors";
+import { type MailboxSettingsPatch, mailboxSettingsView, mergeMailboxSettings } from "../domain/mailbox-settings";
+import {
+  type Audience,
+  DEFAULT_MAILBOX_SETTINGS,
+  EMPTY_STATE,
+  type PresenceState,
+  type PresenceView,
+  type WorkLocationLayer,
+  type WorkLocationType,
+} from "../domain/model";
 import { formatSequenceNumber } from "../domain/sequence-number";
+import { localDateAt } from "../domain/work-location";
 import type { Env } from "../env";
 import { PresenceStore } from "./presence-store";
 
@@ -52,7 +63,7 @@ export class UserPresence extends DurableObject<Env> {
     if (!this.store.exists()) return false;
     const now = Date.now();
     // An expired session is gone already, even if the alarm has not removed it yet.
-    this.store.deleteExpired(now);
+    this.store.deleteExpired(now, this.today(now));
     const found = this.store.deleteSession(sessionId);
     await this.settle(now);
     return found;
@@ -86,6 +97,52 @@ export class UserPresence extends DurableObject<Env> {
     await this.settle(now);
   }
 
+  /** setManualLocation / setAutomaticLocation: the signal belongs to the user's current local date. */
+  async setWorkLocation(
+    layer: WorkLocationLayer,
+    source: string,
+    workLocationType: WorkLocationType,
+    placeId: string | null,
+  ): Promise<void> {
+    const now = Date.now();
+    this.store.ensureSchema();
+    this.store.upsertWorkLocation({ layer, source, workLocationType, placeId, localDate: this.today(now), setAt: now });
+    await this.settle(now);
+  }
+
+  /** clearAutomaticLocation (one layer) and clearLocation (both layers). */
+  async clearWorkLocation(layer?: WorkLocationLayer): Promise<void> {
+    if (!this.store.exists()) return;
+    this.store.clearWorkLocation(layer);
+    await this.settle(Date.now());
+  }
+
+  async getMailboxSettings() {
+    return mailboxSettingsView(this.store.exists() ? this.store.mailboxSettings() : DEFAULT_MAILBOX_SETTINGS);
+  }
+
+  /**
+   * Merges a PATCH into the stored settings here, in the object, so that two
+   * concurrent PATCHes cannot overwrite each other. A refusal comes back as a
+   * value, since error classes do not survive RPC.
+   */
+  async updateMailboxSettings(
+    patch: MailboxSettingsPatch,
+  ): Promise<{ settings: ReturnType<typeof mailboxSettingsView> } | { error: string }> {
+    const current = this.store.exists() ? this.store.mailboxSettings() : DEFAULT_MAILBOX_SETTINGS;
+    let merged: ReturnType<typeof mergeMailboxSettings>;
+    try {
+      merged = mergeMailboxSettings(current, patch);
+    } catch (error) {
+      if (error instanceof InvalidInput) return { error: error.message };
+      throw error;
+    }
+    this.store.ensureSchema();
+    this.store.setMailboxSettings(merged);
+    await this.settle(Date.now());
+    return { settings: mailboxSettingsView(merged) };
+  }
+
   override async alarm(): Promise<void> {
     try {
       if (this.store.exists()) await this.settle(Date.now());
@@ -102,7 +159,7 @@ export class UserPresence extends DurableObject<Env> {
    * re-arms the alarm at the next deadline or deletes it. Idempotent.
    */
   private async settle(now: number): Promise<{ state: PresenceState; sequenceNumber: string }> {
-    this.store.deleteExpired(now);
+    this.store.deleteExpired(now, this.today(now));
     const state = this.store.load();
     // The owner's view is the most detailed one: any change a reader can see changes it.
     const visible = JSON.stringify(presenceView(state, now, "owner", ""));
@@ -115,6 +172,11 @@ export class UserPresence extends DurableObject<Env> {
     }
     await this.armAlarm(nextDeadline(state, now));
     return { state, sequenceNumber: formatSequenceNumber(counter) };
+  }
+
+  /** The user's local date at `now`, in their mailbox time zone (D14). */
+  private today(now: number): string {
+    return localDateAt(now, this.store.mailboxSettings().timeZone);
   }
 
   private async armAlarm(deadline: number | null): Promise<void> {

@@ -7,12 +7,14 @@ import {
   SetPreferredPresenceBody,
   SetPresenceBody,
   SetStatusMessageBody,
+  SetWorkLocationBody,
 } from "../domain/schemas";
+import { parseWorkLocation } from "../domain/work-location";
 import type { Caller } from "../http/auth";
 import { readJsonBody } from "../http/body";
 import { requireCaller } from "../http/caller";
 import type { AppEnv } from "../http/context";
-import { badRequest, GraphError, notFound } from "../http/errors";
+import { badRequest, forbidden, GraphError, notFound } from "../http/errors";
 import { assertCanRead, assertCanWrite, audienceFor, targetUserId } from "../http/permissions";
 import { serviceRoot } from "../http/service-root";
 import { userPresenceStub } from "../objects/user-stub";
@@ -35,6 +37,13 @@ function assertOwnSession(caller: Caller, sessionId: string): string {
     );
   }
   return caller.appId;
+}
+
+/** Spec 1.1: Graph supports the work-location actions with delegated tokens only. */
+function assertDelegatedForWorkLocation(caller: Caller): void {
+  if (caller.kind !== "delegated") {
+    throw forbidden("The work-location actions support only delegated tokens (Presence.ReadWrite), as in Graph.");
+  }
 }
 
 type ActionHandler = (c: Ctx, caller: Caller, stub: Stub) => Promise<Response>;
@@ -68,6 +77,32 @@ const ACTIONS: Record<string, ActionHandler> = {
   async setStatusMessage(c, _caller, stub) {
     const body = await readJsonBody(c.req.raw, SetStatusMessageBody);
     await stub.setStatusMessage(toSetStatusMessageCommand(body.statusMessage, Date.now()));
+    return done(c);
+  },
+  async setManualLocation(c, caller, stub) {
+    assertDelegatedForWorkLocation(caller);
+    const { workLocationType, placeId } = parseWorkLocation(await readJsonBody(c.req.raw, SetWorkLocationBody));
+    // The manual layer is the user's own choice: one slot, the latest wins.
+    await stub.setWorkLocation("manual", "", workLocationType, placeId);
+    return done(c);
+  },
+  async setAutomaticLocation(c, caller, stub) {
+    assertDelegatedForWorkLocation(caller);
+    const { workLocationType, placeId } = parseWorkLocation(await readJsonBody(c.req.raw, SetWorkLocationBody));
+    // Automatic signals come from several agents (Teams, docking apps): one per application.
+    await stub.setWorkLocation("automatic", caller.appId, workLocationType, placeId);
+    return done(c);
+  },
+  async clearAutomaticLocation(c, caller, stub) {
+    assertDelegatedForWorkLocation(caller);
+    await readJsonBody(c.req.raw, EmptyBody);
+    await stub.clearWorkLocation("automatic");
+    return done(c);
+  },
+  async clearLocation(c, caller, stub) {
+    assertDelegatedForWorkLocation(caller);
+    await readJsonBody(c.req.raw, EmptyBody);
+    await stub.clearWorkLocation();
     return done(c);
   },
 };

@@ -34,7 +34,7 @@ beforeAll(async () => {
       tid: TENANT,
       oid: ME,
       appid: APP,
-      scp: "Presence.Read Presence.Read.All Presence.ReadWrite",
+      scp: "Presence.Read Presence.Read.All Presence.ReadWrite MailboxSettings.ReadWrite",
     }),
   );
   app = clientFor(await service.sign({ tid: TENANT, appid: APP, roles: ["Presence.ReadWrite.All"] }));
@@ -111,6 +111,46 @@ describe("the official Graph client against the service", () => {
   it("reads many users with getPresencesByUserId", async () => {
     const result = await me.api("/communications/getPresencesByUserId").post({ ids: [OTHER, ME] });
     expect(result.value.map((p: { id: string }) => p.id)).toEqual([OTHER, ME]);
+  });
+
+  it("sets and clears the work location layers", async () => {
+    await me.api("/me/presence/setAutomaticLocation").post({ workLocationType: "remote" });
+    await me.api(`/users/${ME}/presence/setManualLocation`).post({ workLocationType: "office", placeId: "bldg-1" });
+    expect((await me.api("/me/presence").get()).workLocation).toEqual({
+      workLocationType: "office",
+      source: "manual",
+      placeId: "bldg-1",
+    });
+    await me.api(`/communications/presences/${ME}/clearAutomaticLocation`).post(undefined);
+    await me.api("/me/presence/clearLocation").post({});
+    expect((await me.api("/me/presence").get()).workLocation).toEqual({
+      workLocationType: "unspecified",
+      source: "none",
+      placeId: null,
+    });
+  });
+
+  it("reads and patches mailboxSettings, and presence shows out of office", async () => {
+    const updated = await me.api("/me/mailboxSettings").patch({
+      timeZone: "Tokyo Standard Time",
+      automaticRepliesSetting: { status: "alwaysEnabled", internalReplyMessage: "Back Monday" },
+    });
+    expect(updated).toMatchObject({
+      timeZone: "Tokyo Standard Time",
+      automaticRepliesSetting: { status: "alwaysEnabled" },
+    });
+    expect(await me.api(`/users/${ME}/mailboxSettings`).version("beta").get()).toMatchObject({
+      timeZone: "Tokyo Standard Time",
+    });
+    expect((await me.api("/me/presence").get()).outOfOfficeSettings).toEqual({
+      isOutOfOffice: true,
+      message: "Back Monday",
+    });
+    await me.api("/me/mailboxSettings").patch({ automaticRepliesSetting: { status: "disabled" } });
+    const error = await graphErrorOf(
+      me.api("/me/mailboxSettings").patch({ automaticRepliesSetting: { status: "scheduled" } }),
+    );
+    expect([error.statusCode, error.code]).toEqual([400, "BadRequest"]);
   });
 
   it("surfaces a 400 as a GraphError with Graph's fields", async () => {

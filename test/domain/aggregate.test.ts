@@ -7,7 +7,7 @@ import {
   presenceView,
   sessionPresenceAt,
 } from "../../src/domain/aggregate";
-import type { PresenceSession, PresenceState } from "../../src/domain/model";
+import { EMPTY_STATE, type PresenceSession, type PresenceState } from "../../src/domain/model";
 
 const T0 = Date.UTC(2026, 0, 15, 9, 0, 0);
 const MIN = 60_000;
@@ -23,12 +23,7 @@ function session(over: Partial<PresenceSession> = {}): PresenceSession {
   };
 }
 
-const state = (over: Partial<PresenceState> = {}): PresenceState => ({
-  sessions: [],
-  preferred: null,
-  statusMessage: null,
-  ...over,
-});
+const state = (over: Partial<PresenceState> = {}): PresenceState => ({ ...EMPTY_STATE, ...over });
 
 describe("idle fade of an Available session (D5)", () => {
   const s = session();

@@ -1,0 +1,110 @@
+import { InvalidInput } from "./errors";
+import {
+  AUTOMATIC_REPLIES_STATUSES,
+  type AutomaticRepliesStatus,
+  EXTERNAL_AUDIENCES,
+  type ExternalAudience,
+  type MailboxSettings,
+  type ScheduledInstant,
+} from "./model";
+import { resolveTimeZone, wallClockToInstant } from "./time-zones";
+
+type DateTimeTimeZoneInput = { dateTime: string; timeZone?: string | null };
+
+/** A PATCH of mailboxSettings: only the properties given change (D13, D14). */
+export interface MailboxSettingsPatch {
+  timeZone?: string;
+  automaticRepliesSetting?: {
+    status?: string;
+    externalAudience?: string;
+    scheduledStartDateTime?: DateTimeTimeZoneInput | null;
+    scheduledEndDateTime?: DateTimeTimeZoneInput | null;
+    internalReplyMessage?: string | null;
+    externalReplyMessage?: string | null;
+  };
+}
+
+function parseEnum<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  const found = allowed.find((a) => a.toLowerCase() === value.toLowerCase());
+  if (!found) throw new InvalidInput(`${name} '${value}' is not supported: use one of ${allowed.join(", ")}.`);
+  return found;
+}
+
+function scheduled(name: string, value: DateTimeTimeZoneInput | null | undefined, current: ScheduledInstant | null) {
+  if (value === undefined) return current;
+  if (value === null) return null;
+  const at = wallClockToInstant(value, name);
+  return { dateTime: value.dateTime.trim(), timeZone: value.timeZone?.trim() || "UTC", at };
+}
+
+/**
+ * Applies `patch` to `current` and checks the result: a known time zone, known
+ * enum values, and a scheduled window with both ends, the end after the start.
+ */
+export function mergeMailboxSettings(current: MailboxSettings, patch: MailboxSettingsPatch): MailboxSettings {
+  let timeZone = current.timeZone;
+  if (patch.timeZone !== undefined) {
+    resolveTimeZone(patch.timeZone); // throws on an unknown zone
+    if (patch.timeZone.trim() === "") throw new InvalidInput("timeZone must not be empty.");
+    timeZone = patch.timeZone.trim();
+  }
+  const was = current.automaticRepliesSetting;
+  const p = patch.automaticRepliesSetting ?? {};
+  const replies = {
+    status:
+      p.status === undefined
+        ? was.status
+        : parseEnum<AutomaticRepliesStatus>("automaticRepliesSetting.status", p.status, AUTOMATIC_REPLIES_STATUSES),
+    externalAudience:
+      p.externalAudience === undefined
+        ? was.externalAudience
+        : parseEnum<ExternalAudience>(
+            "automaticRepliesSetting.externalAudience",
+            p.externalAudience,
+            EXTERNAL_AUDIENCES,
+          ),
+    scheduledStartDateTime: scheduled(
+      "automaticRepliesSetting.scheduledStartDateTime",
+      p.scheduledStartDateTime,
+      was.scheduledStartDateTime,
+    ),
+    scheduledEndDateTime: scheduled(
+      "automaticRepliesSetting.scheduledEndDateTime",
+      p.scheduledEndDateTime,
+      was.scheduledEndDateTime,
+    ),
+    internalReplyMessage:
+      p.internalReplyMessage === undefined ? was.internalReplyMessage : (p.internalReplyMessage ?? ""),
+    externalReplyMessage:
+      p.externalReplyMessage === undefined ? was.externalReplyMessage : (p.externalReplyMessage ?? ""),
+  };
+  if (replies.status === "scheduled") {
+    const { scheduledStartDateTime: start, scheduledEndDateTime: end } = replies;
+    if (!start || !end) {
+      throw new InvalidInput(
+        "automaticRepliesSetting.status 'scheduled' needs both scheduledStartDateTime and scheduledEndDateTime.",
+      );
+    }
+    if (end.at <= start.at) {
+      throw new InvalidInput("automaticRepliesSetting.scheduledEndDateTime must be after scheduledStartDateTime.");
+    }
+  }
+  return { timeZone, automaticRepliesSetting: replies };
+}
+
+/** mailboxSettings as Graph returns it (the properties this service owns). */
+export function mailboxSettingsView(settings: MailboxSettings) {
+  const r = settings.automaticRepliesSetting;
+  const instant = (s: ScheduledInstant | null) => (s ? { dateTime: s.dateTime, timeZone: s.timeZone } : null);
+  return {
+    timeZone: settings.timeZone,
+    automaticRepliesSetting: {
+      status: r.status,
+      externalAudience: r.externalAudience,
+      scheduledStartDateTime: instant(r.scheduledStartDateTime),
+      scheduledEndDateTime: instant(r.scheduledEndDateTime),
+      internalReplyMessage: r.internalReplyMessage,
+      externalReplyMessage: r.externalReplyMessage,
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { Temporal } from "temporal-polyfill";
+import { InvalidInput } from "./errors";
+import { WORK_LOCATION_TYPES, type WorkLocationSignal, type WorkLocationType, type WorkLocationView } from "./model";
+import { resolveTimeZone } from "./time-zones";
+
+const typeByLowerCase = new Map<string, WorkLocationType>(WORK_LOCATION_TYPES.map((t) => [t.toLowerCase(), t]));
+export const PLACE_ID_MAX_LENGTH = 256;
+
+/** Validates `workLocationType` (any casing, answered as Graph writes it) and `placeId`. */
+export function parseWorkLocation(input: { workLocationType: string; placeId?: string | null }): {
+  workLocationType: WorkLocationType;
+  placeId: string | null;
+} {
+  const workLocationType = typeByLowerCase.get(input.workLocationType.toLowerCase());
+  if (!workLocationType) {
+    throw new InvalidInput(
+      `workLocationType '${input.workLocationType}' is not supported: use one of ${WORK_LOCATION_TYPES.join(", ")}.`,
+    );
+  }
+  const placeId = input.placeId === undefined || input.placeId === null || input.placeId === "" ? null : input.placeId;
+  if (placeId !== null && placeId.length > PLACE_ID_MAX_LENGTH) {
+    throw new InvalidInput(`placeId is longer than ${PLACE_ID_MAX_LENGTH} characters.`);
+  }
+  return { workLocationType, placeId };
+}
+
+/** The user's local date (YYYY-MM-DD) at `now` in the zone named `timeZone` (D14). */
+export function localDateAt(now: number, timeZone: string): string {
+  return Temporal.Instant.fromEpochMilliseconds(now)
+    .toZonedDateTimeISO(resolveTimeZone(timeZone))
+    .toPlainDate()
+    .toString();
+}
+
+/**
+ * The instant the local date after `localDate` begins in `timeZone`: the
+ * user's midnight. Where a DST change skips midnight, the day starts at the
+ * first instant that exists.
+ */
+export function localMidnightAfter(localDate: string, timeZone: string): number {
+  return Temporal.PlainDate.from(localDate)
+    .add({ days: 1 })
+    .toZonedDateTime({ timeZone: resolveTimeZone(timeZone) }).epochMilliseconds;
+}
+
+/** Signals of any other date than `today` have vanished. */
+export function signalsOf(signals: readonly WorkLocationSignal[], today: string): WorkLocationSignal[] {
+  return signals.filter((s) => s.localDate === today);
+}
+
+/**
+ * The aggregated work location (spec 3.5, D15): manual beats automatic;
+ * within a layer a signal with a placeId beats one without, then the latest
+ * wins; nothing set is `unspecified` from `none`.
+ */
+export function aggregateWorkLocation(signals: readonly WorkLocationSignal[], today: string): WorkLocationView {
+  const live = signalsOf(signals, today);
+  for (const layer of ["manual", "automatic"] as const) {
+    const best = live
+      .filter((s) => s.layer === layer)
+      .sort((a, b) => Number(b.placeId !== null) - Number(a.placeId !== null) || b.setAt - a.setAt)[0];
+    if (best) return { workLocationType: best.workLocationType, source: layer, placeId: best.placeId };
+  }
+  return { workLocationType: "unspecified", source: "none", placeId: null };
+}
