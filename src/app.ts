@@ -5,10 +5,13 @@ import { requestIds } from "./http/request-ids";
 import { communicationsRoutes } from "./routes/communications";
 import { mailboxSettingsRoutes } from "./routes/mailbox-settings";
 import { presenceRoutes } from "./routes/presence";
+import { watchRoutes } from "./routes/watch";
 
 /** The Worker's HTTP surface: Graph's presence API, served identically under /v1.0 and /beta (D19). */
 export function buildApp() {
   const api = new Hono<AppEnv>({ strict: false });
+  // Before the presence routes: ".../presences/watch" would otherwise read as a user id.
+  api.route("/", watchRoutes);
   api.route("/", presenceRoutes);
   api.route("/", communicationsRoutes);
   api.route("/", mailboxSettingsRoutes);

@@ -1,8 +1,11 @@
+import type { PresenceHub } from "./objects/presence-hub";
 import type { UserPresence } from "./objects/user-presence";
 
 /** The Worker's bindings (wrangler.toml, .dev.vars, secrets). */
 export interface Env {
   USER_PRESENCE: DurableObjectNamespace<UserPresence>;
+  /** One per multi-user watch socket. */
+  PRESENCE_HUB: DurableObjectNamespace<PresenceHub>;
   /** Shared secret for HS256 tokens (local development, tests). */
   AUTH_HS256_SECRET?: string;
 }
@@ -15,7 +18,7 @@ declare global {
     // Types `exports` from "cloudflare:workers" (ctx.exports, and the test harness).
     interface GlobalProps {
       mainModule: typeof import("./index");
-      durableNamespaces: "UserPresence";
+      durableNamespaces: "UserPresence" | "PresenceHub";
     }
   }
 }

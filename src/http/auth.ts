@@ -81,3 +81,15 @@ export async function authenticate(authorization: string | undefined, env: Env):
   }
   return callerFromClaims(payload);
 }
+
+/** A caller as text, to hand to an object that holds a socket (Sets do not survive JSON). */
+export function serializeCaller(caller: Caller): string {
+  return JSON.stringify(
+    caller.kind === "delegated" ? { ...caller, scopes: [...caller.scopes] } : { ...caller, roles: [...caller.roles] },
+  );
+}
+
+export function deserializeCaller(text: string): Caller {
+  const raw = JSON.parse(text);
+  return raw.kind === "delegated" ? { ...raw, scopes: new Set(raw.scopes) } : { ...raw, roles: new Set(raw.roles) };
+}

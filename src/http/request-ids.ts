@@ -13,6 +13,8 @@ export const requestIds: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.set("requestId", requestId);
   c.set("clientRequestId", clientRequestId);
   await next();
+  // A 101 switching to a WebSocket comes from an object with immutable headers.
+  if (c.res.status === 101) return;
   c.res.headers.set("request-id", requestId);
   c.res.headers.set("client-request-id", clientRequestId);
 };

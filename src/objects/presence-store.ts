@@ -1,5 +1,6 @@
 import {
   type Activity,
+  type Audience,
   type Availability,
   DEFAULT_MAILBOX_SETTINGS,
   type MailboxSettings,
@@ -54,6 +55,9 @@ const MIGRATIONS: readonly string[] = [
      singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
      json TEXT NOT NULL
    );`,
+  // Multi-user watch sockets live in PresenceHub objects; a user object keeps
+  // the hubs to notify, never the sockets themselves.
+  `CREATE TABLE hub_watchers (hub_id TEXT PRIMARY KEY, audience TEXT NOT NULL);`,
 ];
 
 type SessionRow = {
@@ -228,6 +232,21 @@ export class PresenceStore {
         m.expiresAt,
       );
     }
+  }
+
+  addHubWatcher(hubId: string, audience: Audience): void {
+    this.sql.exec("INSERT OR REPLACE INTO hub_watchers (hub_id, audience) VALUES (?, ?)", hubId, audience);
+  }
+
+  removeHubWatcher(hubId: string): void {
+    this.sql.exec("DELETE FROM hub_watchers WHERE hub_id = ?", hubId);
+  }
+
+  hubWatchers(): { hubId: string; audience: Audience }[] {
+    return this.sql
+      .exec<{ hub_id: string; audience: string }>("SELECT hub_id, audience FROM hub_watchers")
+      .toArray()
+      .map((r) => ({ hubId: r.hub_id, audience: r.audience as Audience }));
   }
 
   getMeta(key: string): string | null {

@@ -13,9 +13,11 @@ import {
   type WorkLocationType,
 } from "../domain/model";
 import { formatSequenceNumber } from "../domain/sequence-number";
+import { WATCH_PROTOCOL } from "../domain/watch-messages";
 import { localDateAt } from "../domain/work-location";
 import type { Env } from "../env";
 import { PresenceStore } from "./presence-store";
+import { closeQuietly, presenceMessage, sendOrDrop, WATCH_HEADERS } from "./watch-forwarding";
 
 const SEQUENCE_KEY = "sequence";
 const VISIBLE_KEY = "visible";
@@ -26,6 +28,8 @@ const VISIBLE_KEY = "visible";
  * message) in SQLite, computes what readers see with the pure domain code,
  * bumps `sequenceNumber` whenever that changes, and keeps one alarm at the
  * earliest deadline so fades and expiries happen on time without a request.
+ * Every change is pushed to the user's own watch sockets (hibernatable, held
+ * here) and to the PresenceHub objects of multi-user watchers.
  */
 export class UserPresence extends DurableObject<Env> {
   private readonly store: PresenceStore;
@@ -33,6 +37,63 @@ export class UserPresence extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new PresenceStore(ctx.storage.sql);
+    // Answered by the runtime without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  /** The user's id; the object is named `{tenantId}:{userId}`. */
+  private get userId(): string {
+    return this.ctx.id.name?.split(":")[1] ?? "";
+  }
+
+  /**
+   * A single-user watch socket, forwarded by the watch route after it checked
+   * the caller. The socket is accepted for hibernation, tagged with what its
+   * reader may see, and first sent the current presence (unless the client
+   * already has it: `since` is the last sequenceNumber it saw).
+   */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("Expected a WebSocket upgrade", { status: 426 });
+    }
+    const audience: Audience = request.headers.get(WATCH_HEADERS.audience) === "owner" ? "owner" : "other";
+    const since = request.headers.get(WATCH_HEADERS.since);
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.ctx.acceptWebSocket(server, [audience]);
+    const view = await this.getPresence(audience);
+    if (since === null || view.sequenceNumber > since) server.send(presenceMessage(this.userId, view));
+    const headers: Record<string, string> = {};
+    if (request.headers.get(WATCH_HEADERS.subprotocol) !== null) headers["Sec-WebSocket-Protocol"] = WATCH_PROTOCOL;
+    return new Response(null, { status: 101, webSocket: client, headers });
+  }
+
+  override async webSocketMessage(ws: WebSocket): Promise<void> {
+    sendOrDrop(
+      ws,
+      JSON.stringify({
+        type: "error",
+        message: "This socket only sends presence. To watch several users, use /communications/presences/watch.",
+      }),
+    );
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    closeQuietly(ws, code);
+  }
+
+  /**
+   * Registers a multi-user watcher's hub and returns the current presence as
+   * its reader may see it, or null when the hub already has `since`.
+   */
+  async watch(hubId: string, audience: Audience, since: string | null) {
+    this.store.ensureSchema();
+    this.store.addHubWatcher(hubId, audience);
+    const view = await this.getPresence(audience);
+    return since !== null && view.sequenceNumber <= since ? null : { id: this.userId, ...view };
+  }
+
+  async unwatch(hubId: string): Promise<void> {
+    if (this.store.exists()) this.store.removeHubWatcher(hubId);
   }
 
   async getPresence(audience: Audience): Promise<PresenceView> {
@@ -165,13 +226,50 @@ export class UserPresence extends DurableObject<Env> {
     const visible = JSON.stringify(presenceView(state, now, "owner", ""));
     const previous = this.store.getMeta(VISIBLE_KEY) ?? JSON.stringify(presenceView(EMPTY_STATE, now, "owner", ""));
     let counter = Number(this.store.getMeta(SEQUENCE_KEY) ?? 0);
-    if (visible !== previous) {
+    const changed = visible !== previous;
+    if (changed) {
       counter += 1;
       this.store.setMeta(SEQUENCE_KEY, String(counter));
       this.store.setMeta(VISIBLE_KEY, visible);
     }
+    const sequenceNumber = formatSequenceNumber(counter);
+    if (changed) this.broadcast(state, now, sequenceNumber);
     await this.armAlarm(nextDeadline(state, now));
-    return { state, sequenceNumber: formatSequenceNumber(counter) };
+    return { state, sequenceNumber };
+  }
+
+  /**
+   * Pushes a change to every watcher: the sockets held here directly, then the
+   * hubs of multi-user watchers. A hub that no longer has its socket answers
+   * false and is forgotten, so nothing is sent to a closed watcher again.
+   */
+  private broadcast(state: PresenceState, now: number, sequenceNumber: string): void {
+    const messages = new Map<Audience, string>();
+    const messageFor = (audience: Audience) => {
+      let message = messages.get(audience);
+      if (message === undefined) {
+        message = presenceMessage(this.userId, presenceView(state, now, audience, sequenceNumber));
+        messages.set(audience, message);
+      }
+      return message;
+    };
+    for (const audience of ["owner", "other"] as const) {
+      for (const ws of this.ctx.getWebSockets(audience)) sendOrDrop(ws, messageFor(audience));
+    }
+    for (const { hubId, audience } of this.store.hubWatchers()) {
+      const hub = this.env.PRESENCE_HUB.get(this.env.PRESENCE_HUB.idFromString(hubId));
+      this.ctx.waitUntil(
+        hub.deliver(this.userId, sequenceNumber, messageFor(audience)).then(
+          (alive) => {
+            if (!alive) this.store.removeHubWatcher(hubId);
+          },
+          (error) =>
+            console.error(
+              JSON.stringify({ level: "error", object: "UserPresence", event: "hub delivery", error: String(error) }),
+            ),
+        ),
+      );
+    }
   }
 
   /** The user's local date at `now`, in their mailbox time zone (D14). */

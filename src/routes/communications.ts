@@ -8,7 +8,7 @@ import { isGuid } from "../http/ids";
 import { assertCanReadMany, audienceFor } from "../http/permissions";
 import { serviceRoot } from "../http/service-root";
 import { userPresenceStub } from "../objects/user-stub";
-import { mapWithConcurrency } from "./concurrency";
+import { mapWithConcurrency } from "../shared/map-with-concurrency";
 import { presenceResource } from "./presence";
 
 /** Spec 1.3: at most 650 ids per call. */

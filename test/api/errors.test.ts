@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { AppEnv } from "../../src/http/context";
 import { handleError } from "../../src/http/errors";
 import { requestIds } from "../../src/http/request-ids";
-import { mapWithConcurrency } from "../../src/routes/concurrency";
+import { mapWithConcurrency } from "../../src/shared/map-with-concurrency";
 import { APP, call, newUserId, userToken } from "../helpers";
 
 describe("unexpected errors", () => {

@@ -1,0 +1,62 @@
+import * as v from "valibot";
+
+/** The subprotocol a watcher negotiates; browsers send their token beside it as `bearer.<JWT>`. */
+export const WATCH_PROTOCOL = "presence.v1";
+/** Client messages larger than this are refused (and the socket stays open). */
+export const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024;
+/** As many users per socket as a Graph subscription may hold. */
+export const MAX_WATCHED_USERS = 650;
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UserIds = v.pipe(
+  v.array(v.pipe(v.string(), v.regex(GUID, "ids must be user ids (GUIDs)"))),
+  v.minLength(1, "ids must not be empty"),
+  v.maxLength(MAX_WATCHED_USERS, `ids may hold at most ${MAX_WATCHED_USERS} users`),
+);
+
+/**
+ * What a client sends on a multi-user watch socket. `since` maps a user id to
+ * the last sequenceNumber the client saw, so a reconnecting client is sent
+ * only the users that changed meanwhile.
+ */
+export const ClientMessage = v.variant("type", [
+  v.strictObject({
+    type: v.literal("subscribe"),
+    ids: UserIds,
+    since: v.optional(
+      v.record(v.string(), v.pipe(v.string(), v.regex(/^\d{1,20}$/, "since values are sequenceNumbers"))),
+    ),
+  }),
+  v.strictObject({ type: v.literal("unsubscribe"), ids: UserIds }),
+]);
+export type ClientMessage = v.InferOutput<typeof ClientMessage>;
+
+/** Parses a raw client message, or says what is wrong with it. */
+export function parseClientMessage(raw: string | ArrayBuffer): ClientMessage | { error: string } {
+  const size = typeof raw === "string" ? new TextEncoder().encode(raw).byteLength : raw.byteLength;
+  if (size > MAX_CLIENT_MESSAGE_BYTES) return { error: `Messages may be at most ${MAX_CLIENT_MESSAGE_BYTES} bytes.` };
+  if (typeof raw !== "string") return { error: "Messages must be JSON text, not binary." };
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { error: "The message is not valid JSON." };
+  }
+  const result = v.safeParse(ClientMessage, json);
+  if (result.success) return result.output;
+  const [issue] = result.issues;
+  if (issue?.type === "variant" || issue?.path?.[0]?.key === "type") {
+    return {
+      error: 'Unknown message type: send {"type":"subscribe","ids":[...]} or {"type":"unsubscribe","ids":[...]}.',
+    };
+  }
+  const path = (issue?.path ?? []).map((p) => String(p.key)).join(".");
+  return { error: `Invalid message${path ? ` at '${path}'` : ""}: ${issue?.message ?? "unexpected shape"}.` };
+}
+
+/** Messages the service sends. */
+export type ServerMessage =
+  | { type: "presence"; presence: Record<string, unknown> & { id: string; sequenceNumber: string } }
+  | { type: "subscribed"; ids: string[] }
+  | { type: "unsubscribed"; ids: string[] }
+  | { type: "error"; message: string; ids?: string[] };
