@@ -286,7 +286,7 @@ describe("watching many users on one socket", () => {
     });
     expect(socket.closed).toBe(false);
     socket.close();
-  });
+  }, 60_000);
 
   it("refuses users the caller may not read, and subscribes none of them", async () => {
     const me = newUserId();
