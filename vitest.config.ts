@@ -1,18 +1,33 @@
+import { generateKeyPairSync } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 // Unit and API tests run inside workerd, with the Worker and its Durable
 // Objects from wrangler.toml. The HS256 secret here is for tests only.
 export const TEST_AUTH_SECRET = "test-only-hs256-secret-0123456789abcdef";
+// A fresh key for each run signs the validationTokens of rich notifications.
+const signingKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" });
 
 export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
-      miniflare: { bindings: { AUTH_HS256_SECRET: TEST_AUTH_SECRET } },
+      miniflare: {
+        bindings: {
+          AUTH_HS256_SECRET: TEST_AUTH_SECRET,
+          NOTIFICATION_SIGNING_KEY: JSON.stringify(signingKey),
+          // The tests' webhook receivers answer on these hosts, over plain http.
+          NOTIFICATION_HTTP_HOSTS: "receiver.test,lifecycle.test",
+          // Short waits so that "too slow" is quick to test; production defaults are 10 s and 3 s.
+          VALIDATION_TIMEOUT_MS: "300",
+          DELIVERY_TIMEOUT_MS: "300",
+        },
+      },
     }),
   ],
   test: {
     include: ["test/domain/**/*.test.ts", "test/api/**/*.test.ts"],
+    // Some tests create hundreds of objects; on two shared cores that can take seconds.
+    testTimeout: 30_000,
   },
 });

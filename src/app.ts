@@ -2,9 +2,11 @@ import { Hono } from "hono";
 import type { AppEnv } from "./http/context";
 import { errorResponse, handleError, notFound } from "./http/errors";
 import { requestIds } from "./http/request-ids";
+import { JWKS_PATH, validationTokenJwks } from "./notifications/validation-tokens";
 import { communicationsRoutes } from "./routes/communications";
 import { mailboxSettingsRoutes } from "./routes/mailbox-settings";
 import { presenceRoutes } from "./routes/presence";
+import { subscriptionRoutes } from "./routes/subscriptions";
 import { watchRoutes } from "./routes/watch";
 
 /** The Worker's HTTP surface: Graph's presence API, served identically under /v1.0 and /beta (D19). */
@@ -15,9 +17,12 @@ export function buildApp() {
   api.route("/", presenceRoutes);
   api.route("/", communicationsRoutes);
   api.route("/", mailboxSettingsRoutes);
+  api.route("/", subscriptionRoutes);
 
   const app = new Hono<AppEnv>({ strict: false });
   app.use("*", requestIds);
+  // Public keys that verify the validationTokens of rich notifications.
+  app.get(JWKS_PATH, async (c) => c.json(await validationTokenJwks(c.env.NOTIFICATION_SIGNING_KEY)));
   app.route("/v1.0", api);
   app.route("/beta", api);
   app.notFound((c) => errorResponse(c, notFound(`No resource at '${new URL(c.req.url).pathname}'.`)));

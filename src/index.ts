@@ -1,6 +1,15 @@
 import { buildApp } from "./app";
+import type { Env } from "./env";
+import { deliverNotifications } from "./notifications/deliver";
+import type { NotificationJob } from "./notifications/jobs";
 
 export { PresenceHub } from "./objects/presence-hub";
+export { SubscriptionRegistry } from "./objects/subscription-registry";
 export { UserPresence } from "./objects/user-presence";
 
-export default buildApp();
+const app = buildApp();
+
+export default {
+  fetch: app.fetch,
+  queue: (batch: MessageBatch<NotificationJob>, env: Env) => deliverNotifications(batch, env),
+} satisfies ExportedHandler<Env, NotificationJob>;

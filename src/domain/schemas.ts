@@ -66,3 +66,24 @@ export const PatchMailboxSettingsBody = v.strictObject({
     }),
   ),
 });
+
+export const CreateSubscriptionBody = v.strictObject({
+  changeType: v.string(),
+  notificationUrl: v.string(),
+  resource: v.string(),
+  expirationDateTime: v.string(),
+  clientState: v.nullish(v.string()),
+  lifecycleNotificationUrl: v.nullish(v.string()),
+  includeResourceData: v.nullish(v.boolean()),
+  encryptionCertificate: v.nullish(v.string()),
+  encryptionCertificateId: v.nullish(v.string()),
+  latestSupportedTlsVersion: v.nullish(v.string()),
+});
+
+/** What a PATCH may change (spec 5.6); lifecycleNotificationUrl cannot be added later. */
+export const UpdateSubscriptionBody = v.strictObject({
+  expirationDateTime: v.optional(v.string()),
+  notificationUrl: v.optional(v.string()),
+  encryptionCertificate: v.optional(v.string()),
+  encryptionCertificateId: v.optional(v.string()),
+});

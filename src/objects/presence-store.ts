@@ -58,6 +58,15 @@ const MIGRATIONS: readonly string[] = [
   // Multi-user watch sockets live in PresenceHub objects; a user object keeps
   // the hubs to notify, never the sockets themselves.
   `CREATE TABLE hub_watchers (hub_id TEXT PRIMARY KEY, audience TEXT NOT NULL);`,
+  // Change-notification subscriptions that cover this user, and an outbox of
+  // notification jobs written with the change itself, so a crash between the
+  // change and the queue loses nothing (the alarm retries the outbox).
+  `CREATE TABLE subscribers (
+     subscription_id TEXT PRIMARY KEY,
+     app_id TEXT NOT NULL,
+     audience TEXT NOT NULL
+   );
+   CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, jobs TEXT NOT NULL);`,
 ];
 
 type SessionRow = {
@@ -247,6 +256,38 @@ export class PresenceStore {
       .exec<{ hub_id: string; audience: string }>("SELECT hub_id, audience FROM hub_watchers")
       .toArray()
       .map((r) => ({ hubId: r.hub_id, audience: r.audience as Audience }));
+  }
+
+  addSubscriber(subscriptionId: string, appId: string, audience: Audience): void {
+    this.sql.exec(
+      "INSERT OR REPLACE INTO subscribers (subscription_id, app_id, audience) VALUES (?, ?, ?)",
+      subscriptionId,
+      appId,
+      audience,
+    );
+  }
+
+  removeSubscriber(subscriptionId: string): void {
+    this.sql.exec("DELETE FROM subscribers WHERE subscription_id = ?", subscriptionId);
+  }
+
+  subscribers(): { subscriptionId: string; appId: string; audience: Audience }[] {
+    return this.sql
+      .exec<{ subscription_id: string; app_id: string; audience: string }>("SELECT * FROM subscribers")
+      .toArray()
+      .map((r) => ({ subscriptionId: r.subscription_id, appId: r.app_id, audience: r.audience as Audience }));
+  }
+
+  addToOutbox(jobs: unknown[]): void {
+    this.sql.exec("INSERT INTO outbox (jobs) VALUES (?)", JSON.stringify(jobs));
+  }
+
+  outbox(): { id: number; jobs: string }[] {
+    return this.sql.exec<{ id: number; jobs: string }>("SELECT id, jobs FROM outbox ORDER BY id").toArray();
+  }
+
+  removeFromOutbox(id: number): void {
+    this.sql.exec("DELETE FROM outbox WHERE id = ?", id);
   }
 
   getMeta(key: string): string | null {

@@ -16,11 +16,14 @@ import { formatSequenceNumber } from "../domain/sequence-number";
 import { WATCH_PROTOCOL } from "../domain/watch-messages";
 import { localDateAt } from "../domain/work-location";
 import type { Env } from "../env";
+import { enqueueJobs, type NotificationJob } from "../notifications/jobs";
 import { PresenceStore } from "./presence-store";
 import { closeQuietly, presenceMessage, sendOrDrop, WATCH_HEADERS } from "./watch-forwarding";
 
 const SEQUENCE_KEY = "sequence";
 const VISIBLE_KEY = "visible";
+/** If the queue could not take the outbox, the alarm tries again this much later. */
+const OUTBOX_RETRY_MS = 10_000;
 
 /**
  * One user's presence, named `{tenantId}:{userId}`. The only writer of that
@@ -33,6 +36,7 @@ const VISIBLE_KEY = "visible";
  */
 export class UserPresence extends DurableObject<Env> {
   private readonly store: PresenceStore;
+  private flushing: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -44,6 +48,10 @@ export class UserPresence extends DurableObject<Env> {
   /** The user's id; the object is named `{tenantId}:{userId}`. */
   private get userId(): string {
     return this.ctx.id.name?.split(":")[1] ?? "";
+  }
+
+  private get tenantId(): string {
+    return this.ctx.id.name?.split(":")[0] ?? "";
   }
 
   /**
@@ -94,6 +102,16 @@ export class UserPresence extends DurableObject<Env> {
 
   async unwatch(hubId: string): Promise<void> {
     if (this.store.exists()) this.store.removeHubWatcher(hubId);
+  }
+
+  /** A change-notification subscription now covers this user (registered by its registry). */
+  async subscribe(subscriptionId: string, appId: string, audience: Audience): Promise<void> {
+    this.store.ensureSchema();
+    this.store.addSubscriber(subscriptionId, appId, audience);
+  }
+
+  async unsubscribe(subscriptionId: string): Promise<void> {
+    if (this.store.exists()) this.store.removeSubscriber(subscriptionId);
   }
 
   async getPresence(audience: Audience): Promise<PresenceView> {
@@ -206,7 +224,9 @@ export class UserPresence extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     try {
-      if (this.store.exists()) await this.settle(Date.now());
+      if (!this.store.exists()) return;
+      await this.settle(Date.now());
+      await this.flushOutbox();
     } catch (error) {
       // Rethrown so the runtime retries the alarm (at-least-once; settle is idempotent).
       console.error(JSON.stringify({ level: "error", object: "UserPresence", event: "alarm", error: String(error) }));
@@ -233,9 +253,67 @@ export class UserPresence extends DurableObject<Env> {
       this.store.setMeta(VISIBLE_KEY, visible);
     }
     const sequenceNumber = formatSequenceNumber(counter);
-    if (changed) this.broadcast(state, now, sequenceNumber);
-    await this.armAlarm(nextDeadline(state, now));
+    if (changed) {
+      this.queueNotifications(state, now, sequenceNumber);
+      this.broadcast(state, now, sequenceNumber);
+    }
+    const deadline = nextDeadline(state, now);
+    const retryOutbox = this.store.outbox().length > 0 ? now + OUTBOX_RETRY_MS : null;
+    await this.armAlarm(
+      deadline === null ? retryOutbox : retryOutbox === null ? deadline : Math.min(deadline, retryOutbox),
+    );
     return { state, sequenceNumber };
+  }
+
+  /**
+   * D18: every change that bumps sequenceNumber makes one notification job per
+   * subscription covering this user. The jobs are written to the outbox in the
+   * same transaction as the change, then handed to the queue.
+   */
+  private queueNotifications(state: PresenceState, now: number, sequenceNumber: string): void {
+    const subscribers = this.store.subscribers();
+    if (subscribers.length === 0) return;
+    const views = new Map<Audience, PresenceView>();
+    const jobs: NotificationJob[] = subscribers.map(({ subscriptionId, appId, audience }) => {
+      let view = views.get(audience);
+      if (!view) {
+        view = presenceView(state, now, audience, sequenceNumber);
+        views.set(audience, view);
+      }
+      return {
+        kind: "change",
+        tenantId: this.tenantId,
+        appId,
+        subscriptionId,
+        userId: this.userId,
+        presence: { id: this.userId, ...view },
+        firstAttemptAt: now,
+      };
+    });
+    this.store.addToOutbox(jobs);
+    this.ctx.waitUntil(this.flushOutbox());
+  }
+
+  /** Sends outbox rows to the queue, oldest first; what fails stays for the alarm. One flush at a time. */
+  private flushOutbox(): Promise<void> {
+    this.flushing ??= (async () => {
+      try {
+        // Rows added while this flush runs are taken too, rather than left for the alarm.
+        for (let rows = this.store.outbox(); rows.length > 0; rows = this.store.outbox()) {
+          for (const row of rows) {
+            await enqueueJobs(this.env.NOTIFICATIONS, JSON.parse(row.jobs) as NotificationJob[]);
+            this.store.removeFromOutbox(row.id);
+          }
+        }
+      } catch (error) {
+        console.error(
+          JSON.stringify({ level: "error", object: "UserPresence", event: "outbox flush", error: String(error) }),
+        );
+      } finally {
+        this.flushing = null;
+      }
+    })();
+    return this.flushing;
   }
 
   /**

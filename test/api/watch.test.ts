@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { APP, appToken, call, expectGraphError, newUserId, TENANT, userToken } from "../helpers";
 import { openWatch, settleEvents, type TestSocket } from "../sockets";
 
@@ -9,6 +9,9 @@ const at = (ms: number) => vi.useFakeTimers({ now: ms, toFake: ["Date"] });
 afterEach(() => {
   vi.useRealTimers();
 });
+// Closed hubs unregister from their users in the background; let that finish
+// before the test runtime is torn down.
+afterAll(() => settleEvents(500));
 
 async function setPresence(user: string, availability: string, activity: string, duration = "PT1H") {
   const response = await call(`/v1.0/users/${user}/presence/setPresence`, {

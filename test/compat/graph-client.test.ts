@@ -1,6 +1,7 @@
 import { Client, GraphError } from "@microsoft/microsoft-graph-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalService } from "./local-service";
+import { startWebhookReceiver } from "./webhook-receiver";
 
 // The official Microsoft Graph JavaScript client pointed at our base URL, for
 // every endpoint of the core API: what a Graph user's code sees, unchanged.
@@ -151,6 +152,39 @@ describe("the official Graph client against the service", () => {
       me.api("/me/mailboxSettings").patch({ automaticRepliesSetting: { status: "scheduled" } }),
     );
     expect([error.statusCode, error.code]).toEqual([400, "BadRequest"]);
+  });
+
+  it("creates a subscription, and a Graph-style webhook receiver gets the change", async () => {
+    const receiver = await startWebhookReceiver();
+    try {
+      const subscription = await app.api("/subscriptions").post({
+        changeType: "updated",
+        notificationUrl: receiver.url,
+        resource: `/communications/presences?$filter=id in ('${OTHER}')`,
+        expirationDateTime: new Date(Date.now() + 30 * 60_000).toISOString(),
+        clientState: "compat",
+      });
+      expect(subscription).toMatchObject({ changeType: "updated", clientState: "compat" });
+      const listed = await app.api("/subscriptions").get();
+      expect(listed.value.map((s: { id: string }) => s.id)).toContain(subscription.id);
+      await app
+        .api(`/users/${OTHER}/presence/setPresence`)
+        .post({ sessionId: APP, availability: "Away", activity: "Away" });
+      const [first] = await receiver.waitFor(1);
+      expect(first?.body.value[0]).toMatchObject({
+        subscriptionId: subscription.id,
+        clientState: "compat",
+        resource: `communications/presences/${OTHER}`,
+      });
+      await app
+        .api(`/subscriptions/${subscription.id}`)
+        .patch({ expirationDateTime: new Date(Date.now() + 50 * 60_000).toISOString() });
+      await app.api(`/subscriptions/${subscription.id}`).delete();
+      const gone = await graphErrorOf(app.api(`/subscriptions/${subscription.id}`).get());
+      expect(gone.statusCode).toBe(404);
+    } finally {
+      await receiver.stop();
+    }
   });
 
   it("surfaces a 400 as a GraphError with Graph's fields", async () => {

@@ -10,7 +10,11 @@ export async function startLocalService() {
   const persist = await mkdtemp(join(tmpdir(), "presence-compat-"));
   const worker = await unstable_startWorker({
     config: "wrangler.toml",
-    bindings: { AUTH_HS256_SECRET: { type: "plain_text", value: secret } },
+    bindings: {
+      AUTH_HS256_SECRET: { type: "plain_text", value: secret },
+      // Webhook receivers in these tests listen on loopback over plain http.
+      NOTIFICATION_HTTP_HOSTS: { type: "plain_text", value: "127.0.0.1" },
+    },
     dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist },
   });
   await worker.ready;

@@ -1,0 +1,208 @@
+import { type Context, Hono } from "hono";
+import { InvalidInput } from "../domain/errors";
+import { CreateSubscriptionBody, UpdateSubscriptionBody } from "../domain/schemas";
+import { type SubscriptionRecord, subscriptionView } from "../domain/subscription-model";
+import {
+  CERTIFICATE_ID_MAX_LENGTH,
+  CLIENT_STATE_MAX_LENGTH,
+  canonicalResource,
+  checkNotificationUrl,
+  httpHostsFrom,
+  parseExpiration,
+  parseSubscriptionResource,
+} from "../domain/subscriptions";
+import type { Caller } from "../http/auth";
+import { readJsonBody } from "../http/body";
+import { requireCaller } from "../http/caller";
+import type { AppEnv } from "../http/context";
+import { badRequest, forbidden, GraphError, notFound } from "../http/errors";
+import { serviceRoot } from "../http/service-root";
+import { parseEncryptionCertificate } from "../notifications/certificate";
+import { VALIDATION_TIMEOUT_MS_DEFAULT, validateEndpoint } from "../notifications/handshake";
+
+type Ctx = Context<AppEnv>;
+
+const TLS_VERSIONS = ["v1_0", "v1_1", "v1_2", "v1_3"];
+
+/**
+ * Delegated Presence.Read.All as in Graph, and (D17, beyond Graph) the
+ * application permission Presence.Read.All (or Presence.ReadWrite.All).
+ */
+function assertCanSubscribe(caller: Caller): void {
+  const allowed =
+    caller.kind === "delegated"
+      ? caller.scopes.has("Presence.Read.All")
+      : caller.roles.has("Presence.Read.All") || caller.roles.has("Presence.ReadWrite.All");
+  if (!allowed) {
+    throw forbidden(
+      caller.kind === "delegated"
+        ? "Presence subscriptions need the delegated permission Presence.Read.All."
+        : "Presence subscriptions need the application permission Presence.Read.All.",
+    );
+  }
+}
+
+/** A caller reaches only its own application's registry, in its own tenant. */
+function registryOf(c: Ctx, caller: Caller) {
+  return c.env.SUBSCRIPTION_REGISTRY.getByName(`${caller.tenantId}:${caller.appId}`);
+}
+
+/** Delegated callers see the subscriptions they created; an application sees all of its own. */
+function visibleTo(caller: Caller, record: SubscriptionRecord): boolean {
+  return caller.kind === "application" || record.creatorId === caller.userId;
+}
+
+async function ownSubscription(c: Ctx, caller: Caller): Promise<SubscriptionRecord> {
+  const id = c.req.param("id") ?? "";
+  const record = await registryOf(c, caller).get(id.toLowerCase());
+  if (!record || !visibleTo(caller, record)) throw notFound(`No subscription '${id}' exists for this application.`);
+  return record;
+}
+
+async function handshake(c: Ctx, url: string): Promise<void> {
+  const problem = await validateEndpoint(url, Number(c.env.VALIDATION_TIMEOUT_MS ?? VALIDATION_TIMEOUT_MS_DEFAULT));
+  if (problem) throw new GraphError(400, "InvalidRequest", problem);
+}
+
+async function encryptionFields(certificate: string | null | undefined, certificateId: string | null | undefined) {
+  if (!certificate)
+    throw new InvalidInput("includeResourceData needs encryptionCertificate (base64 X.509, RSA 2048-4096).");
+  if (!certificateId) throw new InvalidInput("includeResourceData needs encryptionCertificateId.");
+  if (certificateId.length > CERTIFICATE_ID_MAX_LENGTH) {
+    throw new InvalidInput(`encryptionCertificateId may be at most ${CERTIFICATE_ID_MAX_LENGTH} characters.`);
+  }
+  await parseEncryptionCertificate(certificate);
+  return { encryptionCertificate: certificate, encryptionCertificateId: certificateId };
+}
+
+const resource = (c: Ctx, record: SubscriptionRecord) => ({
+  "@odata.context": `${serviceRoot(c)}/$metadata#subscriptions/$entity`,
+  ...subscriptionView(record),
+});
+
+export const subscriptionRoutes = new Hono<AppEnv>({ strict: false });
+
+subscriptionRoutes.post("/subscriptions", async (c) => {
+  const caller = await requireCaller(c);
+  assertCanSubscribe(caller);
+  const body = await readJsonBody(c.req.raw, CreateSubscriptionBody);
+  if (body.changeType !== "updated") {
+    throw badRequest(`changeType '${body.changeType}' is not supported for presence: use 'updated'.`);
+  }
+  const userIds = parseSubscriptionResource(body.resource);
+  const expiresAt = parseExpiration(body.expirationDateTime, Date.now());
+  if (body.clientState && body.clientState.length > CLIENT_STATE_MAX_LENGTH) {
+    throw badRequest(`clientState may be at most ${CLIENT_STATE_MAX_LENGTH} characters.`);
+  }
+  const httpHosts = httpHostsFrom(c.env.NOTIFICATION_HTTP_HOSTS);
+  const notificationUrl = checkNotificationUrl("notificationUrl", body.notificationUrl, httpHosts);
+  const lifecycleNotificationUrl = body.lifecycleNotificationUrl
+    ? checkNotificationUrl("lifecycleNotificationUrl", body.lifecycleNotificationUrl, httpHosts)
+    : null;
+  const tls = body.latestSupportedTlsVersion ?? "v1_2";
+  if (!TLS_VERSIONS.includes(tls))
+    throw badRequest(`latestSupportedTlsVersion must be one of ${TLS_VERSIONS.join(", ")}.`);
+  const encryption = body.includeResourceData
+    ? await encryptionFields(body.encryptionCertificate, body.encryptionCertificateId)
+    : { encryptionCertificate: null, encryptionCertificateId: null };
+
+  // Spec 5.3: both endpoints must echo the token before anything is stored.
+  await handshake(c, notificationUrl);
+  if (lifecycleNotificationUrl) await handshake(c, lifecycleNotificationUrl);
+
+  const record: SubscriptionRecord = {
+    id: crypto.randomUUID(),
+    tenantId: caller.tenantId,
+    applicationId: caller.appId,
+    creatorId: caller.kind === "delegated" ? caller.userId : caller.appId,
+    ownerUserId: caller.kind === "delegated" ? caller.userId : null,
+    resource: body.resource,
+    canonicalResource: canonicalResource(userIds),
+    userIds,
+    changeType: "updated",
+    notificationUrl,
+    lifecycleNotificationUrl,
+    clientState: body.clientState ?? null,
+    expiresAt,
+    includeResourceData: body.includeResourceData ?? false,
+    ...encryption,
+    latestSupportedTlsVersion: tls,
+  };
+  const result = await registryOf(c, caller).create(record);
+  if ("duplicateOf" in result) {
+    throw new GraphError(
+      409,
+      "Conflict",
+      `Subscription Id '${result.duplicateOf}' already exists for the requested combination of notificationUrl and resource.`,
+    );
+  }
+  return c.json(resource(c, result.created), 201);
+});
+
+subscriptionRoutes.get("/subscriptions", async (c) => {
+  const caller = await requireCaller(c);
+  assertCanSubscribe(caller);
+  const records = (await registryOf(c, caller).list()).filter((r) => visibleTo(caller, r));
+  return c.json({
+    "@odata.context": `${serviceRoot(c)}/$metadata#subscriptions`,
+    value: records.map(subscriptionView),
+  });
+});
+
+subscriptionRoutes.get("/subscriptions/:id", async (c) => {
+  const caller = await requireCaller(c);
+  assertCanSubscribe(caller);
+  return c.json(resource(c, await ownSubscription(c, caller)));
+});
+
+subscriptionRoutes.patch("/subscriptions/:id", async (c) => {
+  const caller = await requireCaller(c);
+  assertCanSubscribe(caller);
+  const current = await ownSubscription(c, caller);
+  const body = await readJsonBody(c.req.raw, UpdateSubscriptionBody);
+  const next: SubscriptionRecord = { ...current };
+  if (body.expirationDateTime !== undefined) next.expiresAt = parseExpiration(body.expirationDateTime, Date.now());
+  if (body.encryptionCertificate !== undefined || body.encryptionCertificateId !== undefined) {
+    Object.assign(
+      next,
+      await encryptionFields(
+        body.encryptionCertificate ?? current.encryptionCertificate,
+        body.encryptionCertificateId ?? current.encryptionCertificateId,
+      ),
+    );
+  }
+  if (body.notificationUrl !== undefined) {
+    next.notificationUrl = checkNotificationUrl(
+      "notificationUrl",
+      body.notificationUrl,
+      httpHostsFrom(c.env.NOTIFICATION_HTTP_HOSTS),
+    );
+    if (next.notificationUrl !== current.notificationUrl) await handshake(c, next.notificationUrl);
+  }
+  const updated = await registryOf(c, caller).update(next);
+  if (!updated) throw notFound(`No subscription '${current.id}' exists for this application.`);
+  return c.json(resource(c, updated));
+});
+
+subscriptionRoutes.delete("/subscriptions/:id", async (c) => {
+  const caller = await requireCaller(c);
+  assertCanSubscribe(caller);
+  const record = await ownSubscription(c, caller);
+  await registryOf(c, caller).remove(record.id);
+  return c.body(null, 204);
+});
+
+subscriptionRoutes.post("/subscriptions/:id/reauthorize", async (c) => {
+  const caller = await requireCaller(c);
+  assertCanSubscribe(caller);
+  const record = await ownSubscription(c, caller);
+  await registryOf(c, caller).reauthorize(record.id);
+  return c.body(null, 204);
+});
+
+const methodNotAllowed = (allowed: string) => () => {
+  throw new GraphError(405, "MethodNotAllowed", `This resource supports only ${allowed}.`, { Allow: allowed });
+};
+subscriptionRoutes.all("/subscriptions", methodNotAllowed("GET, POST"));
+subscriptionRoutes.all("/subscriptions/:id", methodNotAllowed("GET, PATCH, DELETE"));
+subscriptionRoutes.all("/subscriptions/:id/reauthorize", methodNotAllowed("POST"));
