@@ -22,6 +22,9 @@ export interface Env {
   VALIDATION_TOKEN_ISSUER?: string;
   /** How long an endpoint has to answer the validation handshake (default 10000 ms). */
   VALIDATION_TIMEOUT_MS?: string;
+  /** Test-only: shorter fade steps for the reliability checks; never set in production. */
+  TEST_FADE_IDLE_AFTER_SECONDS?: string;
+  TEST_FADE_AWAY_AFTER_SECONDS?: string;
   /** How long a first delivery may take before it counts as failed (default 3000 ms; retries get 10000 ms). */
   DELIVERY_TIMEOUT_MS?: string;
 }

@@ -17,6 +17,13 @@ import { aggregateWorkLocation, localDateAt, localMidnightAfter } from "./work-l
 export const IDLE_AFTER_MS = 5 * durations.MINUTE;
 export const AWAY_AFTER_MS = 10 * durations.MINUTE;
 
+/** The fade steps. Production always uses D5's; a test-only configuration may shorten them. */
+export interface FadeTimings {
+  idleAfterMs: number;
+  awayAfterMs: number;
+}
+export const DEFAULT_FADE: FadeTimings = Object.freeze({ idleAfterMs: IDLE_AFTER_MS, awayAfterMs: AWAY_AFTER_MS });
+
 /** D4: the rank of a live session's availability; higher wins. */
 const RANK: Partial<Record<Availability, number>> = {
   DoNotDisturb: 7,
@@ -35,11 +42,11 @@ export function isSessionLive(session: PresenceSession, now: number): boolean {
 }
 
 /** What a live session shows at `now`, after the idle fade of D5. */
-export function sessionPresenceAt(session: PresenceSession, now: number): PresencePair {
+export function sessionPresenceAt(session: PresenceSession, now: number, fade = DEFAULT_FADE): PresencePair {
   if (session.availability !== "Available") return { availability: session.availability, activity: session.activity };
   const idleFor = now - session.refreshedAt;
-  if (idleFor >= AWAY_AFTER_MS) return { availability: "Away", activity: "Away" };
-  if (idleFor >= IDLE_AFTER_MS) return { availability: "AvailableIdle", activity: "Inactive" };
+  if (idleFor >= fade.awayAfterMs) return { availability: "Away", activity: "Away" };
+  if (idleFor >= fade.idleAfterMs) return { availability: "AvailableIdle", activity: "Inactive" };
   return { availability: "Available", activity: "Available" };
 }
 
@@ -49,11 +56,11 @@ export function sessionPresenceAt(session: PresenceSession, now: number): Presen
  * at least one is live; otherwise the highest-ranked session wins, and among
  * equals the one set most recently.
  */
-export function aggregatePresence(state: PresenceState, now: number): PresencePair {
+export function aggregatePresence(state: PresenceState, now: number, fade = DEFAULT_FADE): PresencePair {
   let best: { pair: PresencePair; rank: number; refreshedAt: number } | null = null;
   for (const session of state.sessions) {
     if (!isSessionLive(session, now)) continue;
-    const pair = sessionPresenceAt(session, now);
+    const pair = sessionPresenceAt(session, now, fade);
     const rank = RANK[pair.availability] ?? 0;
     if (!best || rank > best.rank || (rank === best.rank && session.refreshedAt > best.refreshedAt)) {
       best = { pair, rank, refreshedAt: session.refreshedAt };
@@ -87,10 +94,11 @@ export function presenceView(
   now: number,
   audience: Audience,
   sequenceNumber: string,
+  fade = DEFAULT_FADE,
 ): PresenceView {
   const outOfOfficeSettings = outOfOfficeAt(state.mailboxSettings, now);
   return {
-    ...overlayOutOfOffice(aggregatePresence(state, now), outOfOfficeSettings.isOutOfOffice),
+    ...overlayOutOfOffice(aggregatePresence(state, now, fade), outOfOfficeSettings.isOutOfOffice),
     statusMessage: statusMessageView(state.statusMessage, now, audience),
     outOfOfficeSettings,
     workLocation: aggregateWorkLocation(state.workLocationSignals, localDateAt(now, state.mailboxSettings.timeZone)),
@@ -105,12 +113,12 @@ export function presenceView(
  * local midnight that ends a work-location signal. Null when nothing is due,
  * so no alarm is set.
  */
-export function nextDeadline(state: PresenceState, now: number): number | null {
+export function nextDeadline(state: PresenceState, now: number, fade = DEFAULT_FADE): number | null {
   const candidates: number[] = [];
   for (const session of state.sessions) {
     candidates.push(session.expiresAt);
     if (session.availability === "Available") {
-      candidates.push(session.refreshedAt + IDLE_AFTER_MS, session.refreshedAt + AWAY_AFTER_MS);
+      candidates.push(session.refreshedAt + fade.idleAfterMs, session.refreshedAt + fade.awayAfterMs);
     }
   }
   if (state.preferred) candidates.push(state.preferred.expiresAt);

@@ -21,12 +21,24 @@ const IANA_NAME = /^[A-Za-z][A-Za-z0-9_+\-/]*$/;
  */
 export function resolveTimeZone(name: string | null | undefined): string {
   if (name === undefined || name === null || name.trim() === "") return "UTC";
-  const trimmed = name.trim();
-  const fromWindows = ianaByWindowsName.get(trimmed.toLowerCase());
+  // Checking an IANA name builds an Intl formatter, which is slow; answers are kept.
+  let resolved = resolvedZones.get(name);
+  if (resolved === undefined) {
+    resolved = resolveUncached(name.trim());
+    if (resolvedZones.size > 1000) resolvedZones.clear();
+    resolvedZones.set(name, resolved);
+  }
+  return resolved;
+}
+
+const resolvedZones = new Map<string, string>();
+
+function resolveUncached(name: string): string {
+  const fromWindows = ianaByWindowsName.get(name.toLowerCase());
   if (fromWindows) return fromWindows;
-  if (IANA_NAME.test(trimmed)) {
+  if (IANA_NAME.test(name)) {
     try {
-      return new Intl.DateTimeFormat("en-US", { timeZone: trimmed }).resolvedOptions().timeZone;
+      return new Intl.DateTimeFormat("en-US", { timeZone: name }).resolvedOptions().timeZone;
     } catch {
       // falls through to the error below
     }

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { nextDeadline, presenceView } from "../domain/aggregate";
+import { DEFAULT_FADE, type FadeTimings, nextDeadline, presenceView } from "../domain/aggregate";
 import type { SetPreferredCommand, SetSessionCommand, SetStatusMessageCommand } from "../domain/commands";
 import { InvalidInput } from "../domain/errors";
 import { type MailboxSettingsPatch, mailboxSettingsView, mergeMailboxSettings } from "../domain/mailbox-settings";
@@ -36,11 +36,13 @@ const OUTBOX_RETRY_MS = 10_000;
  */
 export class UserPresence extends DurableObject<Env> {
   private readonly store: PresenceStore;
+  private readonly fade: FadeTimings;
   private flushing: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new PresenceStore(ctx.storage.sql);
+    this.fade = fadeTimingsFrom(env);
     // Answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
@@ -117,11 +119,11 @@ export class UserPresence extends DurableObject<Env> {
   async getPresence(audience: Audience): Promise<PresenceView> {
     const now = Date.now();
     // D3: a user nobody has written reads as Offline, and the read creates nothing.
-    if (!this.store.exists()) return presenceView(EMPTY_STATE, now, audience, formatSequenceNumber(0));
+    if (!this.store.exists()) return presenceView(EMPTY_STATE, now, audience, formatSequenceNumber(0), this.fade);
     // The alarm may not have fired yet for a deadline that has passed: settle first,
     // so the answer is right for `now` and carries a sequence number of its own.
     const { state, sequenceNumber } = await this.settle(now);
-    return presenceView(state, now, audience, sequenceNumber);
+    return presenceView(state, now, audience, sequenceNumber, this.fade);
   }
 
   async setSession(command: SetSessionCommand): Promise<void> {
@@ -243,8 +245,9 @@ export class UserPresence extends DurableObject<Env> {
     this.store.deleteExpired(now, this.today(now));
     const state = this.store.load();
     // The owner's view is the most detailed one: any change a reader can see changes it.
-    const visible = JSON.stringify(presenceView(state, now, "owner", ""));
-    const previous = this.store.getMeta(VISIBLE_KEY) ?? JSON.stringify(presenceView(EMPTY_STATE, now, "owner", ""));
+    const visible = JSON.stringify(presenceView(state, now, "owner", "", this.fade));
+    const previous =
+      this.store.getMeta(VISIBLE_KEY) ?? JSON.stringify(presenceView(EMPTY_STATE, now, "owner", "", this.fade));
     let counter = Number(this.store.getMeta(SEQUENCE_KEY) ?? 0);
     const changed = visible !== previous;
     if (changed) {
@@ -257,7 +260,7 @@ export class UserPresence extends DurableObject<Env> {
       this.queueNotifications(state, now, sequenceNumber);
       this.broadcast(state, now, sequenceNumber);
     }
-    const deadline = nextDeadline(state, now);
+    const deadline = nextDeadline(state, now, this.fade);
     const retryOutbox = this.store.outbox().length > 0 ? now + OUTBOX_RETRY_MS : null;
     await this.armAlarm(
       deadline === null ? retryOutbox : retryOutbox === null ? deadline : Math.min(deadline, retryOutbox),
@@ -277,7 +280,7 @@ export class UserPresence extends DurableObject<Env> {
     const jobs: NotificationJob[] = subscribers.map(({ subscriptionId, appId, audience }) => {
       let view = views.get(audience);
       if (!view) {
-        view = presenceView(state, now, audience, sequenceNumber);
+        view = presenceView(state, now, audience, sequenceNumber, this.fade);
         views.set(audience, view);
       }
       return {
@@ -326,7 +329,7 @@ export class UserPresence extends DurableObject<Env> {
     const messageFor = (audience: Audience) => {
       let message = messages.get(audience);
       if (message === undefined) {
-        message = presenceMessage(this.userId, presenceView(state, now, audience, sequenceNumber));
+        message = presenceMessage(this.userId, presenceView(state, now, audience, sequenceNumber, this.fade));
         messages.set(audience, message);
       }
       return message;
@@ -363,4 +366,16 @@ export class UserPresence extends DurableObject<Env> {
       await this.ctx.storage.setAlarm(deadline);
     }
   }
+}
+
+/**
+ * D5's fade steps, unless a test-only configuration shortens them (the
+ * reliability checks restart the runtime across a fade and cannot wait
+ * minutes). Production configuration never sets these.
+ */
+function fadeTimingsFrom(env: Env): FadeTimings {
+  const idle = Number(env.TEST_FADE_IDLE_AFTER_SECONDS);
+  const away = Number(env.TEST_FADE_AWAY_AFTER_SECONDS);
+  if (!(idle > 0 && away > idle)) return DEFAULT_FADE;
+  return { idleAfterMs: idle * 1000, awayAfterMs: away * 1000 };
 }
