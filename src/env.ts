@@ -1,8 +1,11 @@
+import type { AppThrottle } from "./objects/app-throttle";
 import type { UserPresence } from "./objects/user-presence";
 
 /** The Worker's bindings (wrangler.toml, .dev.vars, secrets). */
 export interface Env {
   USER_PRESENCE: DurableObjectNamespace<UserPresence>;
+  /** One throttle per (tenant, app), named `{tenantId}:{appId}` (D20). */
+  APP_THROTTLE: DurableObjectNamespace<AppThrottle>;
   /** Shared secret for HS256 tokens (local development, tests). */
   AUTH_HS256_SECRET?: string;
   /** The OpenID provider's key set, e.g. `https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys`. */
@@ -11,6 +14,9 @@ export interface Env {
   AUTH_ISSUERS?: string;
   /** Accepted `aud` values, comma-separated (the API's client id and/or Application ID URI). */
   AUTH_AUDIENCE?: string;
+  /** D20 limits per (tenant, app) and 30 s; the production defaults apply when unset. */
+  THROTTLE_READS_PER_30S?: string;
+  THROTTLE_ALL_PER_30S?: string;
 }
 
 type WorkerEnv = Env;
@@ -21,7 +27,7 @@ declare global {
     // Types `exports` from "cloudflare:workers" (ctx.exports, and the test harness).
     interface GlobalProps {
       mainModule: typeof import("./index");
-      durableNamespaces: "UserPresence";
+      durableNamespaces: "UserPresence" | "AppThrottle";
     }
   }
 }
