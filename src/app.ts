@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "./http/context";
 import { errorResponse, handleError, notFound } from "./http/errors";
+import { requestLimits } from "./http/limits";
 import { requestIds } from "./http/request-ids";
 import { communicationsRoutes } from "./routes/communications";
 import { mailboxSettingsRoutes } from "./routes/mailbox-settings";
@@ -15,6 +16,7 @@ export function buildApp() {
 
   const app = new Hono<AppEnv>({ strict: false });
   app.use("*", requestIds);
+  app.use("*", requestLimits);
   app.route("/v1.0", api);
   app.route("/beta", api);
   app.notFound((c) => errorResponse(c, notFound(`No resource at '${new URL(c.req.url).pathname}'.`)));
