@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "./http/context";
+import { cors } from "./http/cors";
 import { errorResponse, handleError, notFound } from "./http/errors";
 import { requestLimits } from "./http/limits";
 import { requestIds } from "./http/request-ids";
@@ -16,6 +17,8 @@ export function buildApp() {
 
   const app = new Hono<AppEnv>({ strict: false });
   app.use("*", requestIds);
+  // CORS before the limits, so that a refusal carries the headers a browser page needs to read it.
+  app.use("*", cors);
   app.use("*", requestLimits);
   app.route("/v1.0", api);
   app.route("/beta", api);

@@ -14,6 +14,8 @@ export interface Env {
   AUTH_ISSUERS?: string;
   /** Accepted `aud` values, comma-separated (the API's client id and/or Application ID URI). */
   AUTH_AUDIENCE?: string;
+  /** Origins allowed to call from a browser, comma-separated; `*` stands for one host label or a port. */
+  CORS_ORIGINS?: string;
   /** D20 limits per (tenant, app) and 30 s; the production defaults apply when unset. */
   THROTTLE_READS_PER_30S?: string;
   THROTTLE_ALL_PER_30S?: string;
