@@ -4,6 +4,7 @@ import { cors } from "./http/cors";
 import { errorResponse, handleError, notFound } from "./http/errors";
 import { requestLimits } from "./http/limits";
 import { requestIds } from "./http/request-ids";
+import { requestLog } from "./http/request-log";
 import { communicationsRoutes } from "./routes/communications";
 import { mailboxSettingsRoutes } from "./routes/mailbox-settings";
 import { presenceRoutes } from "./routes/presence";
@@ -17,6 +18,7 @@ export function buildApp() {
 
   const app = new Hono<AppEnv>({ strict: false });
   app.use("*", requestIds);
+  app.use("*", requestLog);
   // CORS before the limits, so that a refusal carries the headers a browser page needs to read it.
   app.use("*", cors);
   app.use("*", requestLimits);
