@@ -14,5 +14,7 @@ export default defineConfig({
   ],
   test: {
     include: ["test/domain/**/*.test.ts", "test/api/**/*.test.ts"],
+    // Every request logs a line (test/api/request-log.test.ts checks them); keep them out of the output.
+    onConsoleLog: (log) => !log.includes('"message":"request"'),
   },
 });
