@@ -1,6 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { SignJWT } from "jose";
+import { vi } from "vitest";
 import type { PresenceView } from "../src/domain/model";
 import type { Env } from "../src/env";
 import worker from "../src/index";
@@ -8,6 +9,13 @@ import worker from "../src/index";
 export const TENANT = "11111111-1111-4111-8111-111111111111";
 export const APP = "22222222-2222-4222-8222-222222222222";
 export const OTHER_APP = "33333333-3333-4333-8333-333333333333";
+
+/**
+ * Freezes `Date` at `ms` for the test and the Worker and objects, which share
+ * its isolate: bursts and expiries then do not depend on the machine's speed.
+ * Undo with `vi.useRealTimers()`.
+ */
+export const freezeClockAt = (ms: number) => vi.useFakeTimers({ now: ms, toFake: ["Date"] });
 
 /** A fresh user id per test: storage is shared by the tests of one file. */
 export function newUserId(): string {

@@ -7,9 +7,8 @@ import type { Env } from "../env";
  * Its buckets live in memory only: a bucket left alone for 30 s is full again,
  * and the runtime evicts an object only after it has been idle longer than
  * that, so storage would only matter across a restart (a deploy, a runtime
- * update), where
- * forgetting costs at most one extra burst. No storage means no write and no
- * output-gate wait on every request.
+ * update), where forgetting costs at most one extra burst. No storage means
+ * no write and no output-gate wait on every request.
  */
 export class AppThrottle extends DurableObject<Env> {
   private state: ThrottleState = {};

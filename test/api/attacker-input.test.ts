@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { toSetPreferredCommand, toSetSessionCommand, toSetStatusMessageCommand } from "../../src/domain/commands";
-import { call, token } from "../helpers";
+import { call, freezeClockAt, token } from "../helpers";
 
 // Requests an attacker might send, generated: methods, paths, ids, headers,
 // bodies and tokens, against every endpoint. Each answer must be a success or
@@ -323,7 +323,7 @@ interface GraphErrorBody {
 describe("attacker input", () => {
   beforeAll(() => {
     // Freeze the clock: no fade or expiry may happen between two looks at the state.
-    vi.useFakeTimers({ now: Date.now(), toFake: ["Date"] });
+    freezeClockAt(Date.now());
   });
   afterAll(() => {
     vi.useRealTimers();

@@ -3,7 +3,7 @@ import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Env } from "../../src/env";
 import { JWKS_MAX_AGE_MS, JWKS_MIN_REFETCH_INTERVAL_MS } from "../../src/http/jwks";
-import { APP, callWith, expectGraphError, newUserId, TENANT, token } from "../helpers";
+import { APP, callWith, expectGraphError, freezeClockAt, newUserId, TENANT, token } from "../helpers";
 
 // Tokens as Entra ID issues them for this API, signed with keys made here and
 // served from a key set URL that only this file's fetch mock answers.
@@ -167,11 +167,9 @@ describe("tokens from an OpenID provider (RS256, ES256)", () => {
 });
 
 describe("the provider's key set", () => {
-  const at = (ms: number) => vi.useFakeTimers({ now: ms, toFake: ["Date"] });
-
   it("is fetched once, kept, and fetched again for an unknown kid at most once a minute", async () => {
     const t0 = Date.now();
-    at(t0);
+    freezeClockAt(t0);
     const first = await newKey("RS256");
     const { bindings, state } = provider([first]);
     for (let i = 0; i < 3; i++) expect((await readMe(bindings, await sign(first))).status).toBe(200);
@@ -180,13 +178,13 @@ describe("the provider's key set", () => {
     // A rotation: the provider publishes a new key and signs with it.
     const rotated = await newKey("ES256");
     state.published = [first, rotated];
-    at(t0 + 5_000);
+    freezeClockAt(t0 + 5_000);
     // Too soon after the last fetch: refused without asking the provider again.
     await expect401(await readMe(bindings, await sign(rotated)), /signing key is not known/);
     for (let i = 0; i < 5; i++) await readMe(bindings, await sign(await newKey("RS256")));
     expect(state.fetches).toBe(1);
 
-    at(t0 + JWKS_MIN_REFETCH_INTERVAL_MS);
+    freezeClockAt(t0 + JWKS_MIN_REFETCH_INTERVAL_MS);
     expect((await readMe(bindings, await sign(rotated))).status).toBe(200);
     expect(state.fetches).toBe(2);
     // Forged kids right after a fetch do not reach the provider.
@@ -194,14 +192,14 @@ describe("the provider's key set", () => {
     expect(state.fetches).toBe(2);
 
     // A routine refresh once the cached set is old.
-    at(t0 + JWKS_MIN_REFETCH_INTERVAL_MS + JWKS_MAX_AGE_MS);
+    freezeClockAt(t0 + JWKS_MIN_REFETCH_INTERVAL_MS + JWKS_MAX_AGE_MS);
     expect((await readMe(bindings, await sign(first))).status).toBe(200);
     expect(state.fetches).toBe(3);
   });
 
   it("answers 503 while it cannot be read, and retries at most once a minute", async () => {
     const t0 = Date.now();
-    at(t0);
+    freezeClockAt(t0);
     const key = await newKey("RS256");
     const { bindings, state } = provider([key]);
     state.failing = true;
@@ -212,19 +210,19 @@ describe("the provider's key set", () => {
     }
     expect(state.fetches).toBe(1);
     state.failing = false;
-    at(t0 + JWKS_MIN_REFETCH_INTERVAL_MS);
+    freezeClockAt(t0 + JWKS_MIN_REFETCH_INTERVAL_MS);
     expect((await readMe(bindings, await sign(key))).status).toBe(200);
     expect(state.fetches).toBe(2);
   });
 
   it("keeps serving the keys it has while the provider fails", async () => {
     const t0 = Date.now();
-    at(t0);
+    freezeClockAt(t0);
     const key = await newKey("RS256");
     const { bindings, state } = provider([key]);
     expect((await readMe(bindings, await sign(key))).status).toBe(200);
     state.failing = true;
-    at(t0 + JWKS_MAX_AGE_MS);
+    freezeClockAt(t0 + JWKS_MAX_AGE_MS);
     expect((await readMe(bindings, await sign(key))).status).toBe(200);
     expect((await readMe(bindings, await sign(key))).status).toBe(200);
     expect(state.fetches).toBe(2);

@@ -4,12 +4,11 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { THROTTLE_WINDOW_MS } from "../../src/domain/throttle";
 import type { Env } from "../../src/env";
 import { DEFAULT_THROTTLE_LIMITS, throttleLimits } from "../../src/http/throttle";
-import { type CallOptions, callWith, expectGraphError, newUserId, token } from "../helpers";
+import { type CallOptions, callWith, expectGraphError, freezeClockAt, newUserId, token } from "../helpers";
 
 // Small limits through the bindings (never by changing the production defaults),
 // and a frozen clock, so a burst is a burst whatever the machine's speed.
 const SMALL: Partial<Env> = { THROTTLE_READS_PER_30S: "5", THROTTLE_ALL_PER_30S: "8" };
-const at = (ms: number) => vi.useFakeTimers({ now: ms, toFake: ["Date"] });
 
 afterEach(() => {
   vi.useRealTimers();
@@ -42,7 +41,7 @@ const times = <T>(n: number, value: T): T[] => Array.from({ length: n }, () => v
 
 describe("throttling per (tenant, app) (D20)", () => {
   it("holds the read limit in a burst, with 429, Retry-After and the Graph envelope", async () => {
-    at(Date.now());
+    freezeClockAt(Date.now());
     const client = newApp();
     expect(await statuses([...times(3, client.read), ...times(2, client.readMany)])).toEqual(times(5, 200));
     const refused = await client.read();
@@ -52,7 +51,7 @@ describe("throttling per (tenant, app) (D20)", () => {
   });
 
   it("holds the overall limit, reads included, and lets writes through while only reads are spent", async () => {
-    at(Date.now());
+    freezeClockAt(Date.now());
     const client = newApp();
     expect(await statuses(times(6, client.read))).toEqual([...times(5, 200), 429]);
     // Reads spent 5 of the 8 overall; the refused read took nothing.
@@ -61,15 +60,15 @@ describe("throttling per (tenant, app) (D20)", () => {
 
   it("admits again once Retry-After has passed", async () => {
     const t0 = Date.now();
-    at(t0);
+    freezeClockAt(t0);
     const client = newApp();
     await statuses(times(5, client.read));
     const refused = await client.read();
     expect(refused.status).toBe(429);
     const retryAfter = Number(refused.headers.get("retry-after"));
-    at(t0 + retryAfter * 1000 - 1);
+    freezeClockAt(t0 + retryAfter * 1000 - 1);
     expect((await client.read()).status).toBe(429);
-    at(t0 + retryAfter * 1000);
+    freezeClockAt(t0 + retryAfter * 1000);
     expect(await statuses(times(2, client.read))).toEqual([200, 429]);
   });
 
@@ -78,18 +77,18 @@ describe("throttling per (tenant, app) (D20)", () => {
     const client = newApp();
     // A full burst at the start of each window, then requests spread evenly.
     for (let window = 0; window < 3; window++) {
-      at(t0 + window * (THROTTLE_WINDOW_MS + 1));
+      freezeClockAt(t0 + window * (THROTTLE_WINDOW_MS + 1));
       expect(await statuses(times(5, client.read))).toEqual(times(5, 200));
     }
     const start = t0 + 3 * (THROTTLE_WINDOW_MS + 1);
     for (let i = 0; i < 20; i++) {
-      at(start + i * (THROTTLE_WINDOW_MS / 5));
+      freezeClockAt(start + i * (THROTTLE_WINDOW_MS / 5));
       expect((await client.read()).status).toBe(200);
     }
   });
 
   it("throttles one noisy app without touching other apps, or the same app in another tenant", async () => {
-    at(Date.now());
+    freezeClockAt(Date.now());
     const noisy = newApp();
     const sameTenant = newApp(noisy.tenant);
     const sameAppElsewhere = newApp(crypto.randomUUID(), noisy.app);
@@ -99,7 +98,7 @@ describe("throttling per (tenant, app) (D20)", () => {
   });
 
   it("refuses before the user's Durable Object is touched", async () => {
-    at(Date.now());
+    freezeClockAt(Date.now());
     const client = newApp();
     // Reading mailbox settings counts as "other" and creates no storage.
     expect(await statuses(times(8, client.readSettings))).toEqual(times(8, 200));
@@ -112,7 +111,7 @@ describe("throttling per (tenant, app) (D20)", () => {
   });
 
   it("checks the token first: an invalid token is 401, never counted", async () => {
-    at(Date.now());
+    freezeClockAt(Date.now());
     const client = newApp();
     for (let i = 0; i < 10; i++) {
       await expectGraphError(
