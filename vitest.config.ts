@@ -29,5 +29,7 @@ export default defineConfig({
     include: ["test/domain/**/*.test.ts", "test/api/**/*.test.ts"],
     // Some tests create hundreds of objects; on two shared cores that can take seconds.
     testTimeout: 30_000,
+    // Every request logs a line (test/api/request-log.test.ts checks them); keep them out of the output.
+    onConsoleLog: (log) => !log.includes('"message":"request"'),
   },
 });

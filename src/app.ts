@@ -1,7 +1,10 @@
 import { Hono } from "hono";
 import type { AppEnv } from "./http/context";
+import { cors } from "./http/cors";
 import { errorResponse, handleError, notFound } from "./http/errors";
+import { requestLimits } from "./http/limits";
 import { requestIds } from "./http/request-ids";
+import { requestLog } from "./http/request-log";
 import { JWKS_PATH, validationTokenJwks } from "./notifications/validation-tokens";
 import { communicationsRoutes } from "./routes/communications";
 import { mailboxSettingsRoutes } from "./routes/mailbox-settings";
@@ -21,6 +24,10 @@ export function buildApp() {
 
   const app = new Hono<AppEnv>({ strict: false });
   app.use("*", requestIds);
+  app.use("*", requestLog);
+  // CORS before the limits, so that a refusal carries the headers a browser page needs to read it.
+  app.use("*", cors);
+  app.use("*", requestLimits);
   // Public keys that verify the validationTokens of rich notifications.
   app.get(JWKS_PATH, async (c) => c.json(await validationTokenJwks(c.env.NOTIFICATION_SIGNING_KEY)));
   app.route("/v1.0", api);

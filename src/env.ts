@@ -1,4 +1,5 @@
 import type { NotificationJob } from "./notifications/jobs";
+import type { AppThrottle } from "./objects/app-throttle";
 import type { PresenceHub } from "./objects/presence-hub";
 import type { SubscriptionRegistry } from "./objects/subscription-registry";
 import type { UserPresence } from "./objects/user-presence";
@@ -27,6 +28,19 @@ export interface Env {
   TEST_FADE_AWAY_AFTER_SECONDS?: string;
   /** How long a first delivery may take before it counts as failed (default 3000 ms; retries get 10000 ms). */
   DELIVERY_TIMEOUT_MS?: string;
+  /** One throttle per (tenant, app), named `{tenantId}:{appId}` (D20). */
+  APP_THROTTLE: DurableObjectNamespace<AppThrottle>;
+  /** The OpenID provider's key set, e.g. `https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys`. */
+  AUTH_JWKS_URL?: string;
+  /** Accepted `iss` values, comma-separated; `{tenantid}` stands for the token's own `tid`. */
+  AUTH_ISSUERS?: string;
+  /** Accepted `aud` values, comma-separated (the API's client id and/or Application ID URI). */
+  AUTH_AUDIENCE?: string;
+  /** Origins allowed to call from a browser, comma-separated; `*` stands for one host label or a port. */
+  CORS_ORIGINS?: string;
+  /** D20 limits per (tenant, app) and 30 s; the production defaults apply when unset. */
+  THROTTLE_READS_PER_30S?: string;
+  THROTTLE_ALL_PER_30S?: string;
 }
 
 type WorkerEnv = Env;
@@ -37,7 +51,7 @@ declare global {
     // Types `exports` from "cloudflare:workers" (ctx.exports, and the test harness).
     interface GlobalProps {
       mainModule: typeof import("./index");
-      durableNamespaces: "UserPresence" | "PresenceHub" | "SubscriptionRegistry";
+      durableNamespaces: "UserPresence" | "PresenceHub" | "SubscriptionRegistry" | "AppThrottle";
     }
   }
 }

@@ -3,6 +3,7 @@ import type { Env } from "./env";
 import { deliverNotifications } from "./notifications/deliver";
 import type { NotificationJob } from "./notifications/jobs";
 
+export { AppThrottle } from "./objects/app-throttle";
 export { PresenceHub } from "./objects/presence-hub";
 export { SubscriptionRegistry } from "./objects/subscription-registry";
 export { UserPresence } from "./objects/user-presence";

@@ -1,10 +1,21 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { SignJWT } from "jose";
+import { vi } from "vitest";
 import type { PresenceView } from "../src/domain/model";
+import type { Env } from "../src/env";
+import worker from "../src/index";
 
 export const TENANT = "11111111-1111-4111-8111-111111111111";
 export const APP = "22222222-2222-4222-8222-222222222222";
 export const OTHER_APP = "33333333-3333-4333-8333-333333333333";
+
+/**
+ * Freezes `Date` at `ms` for the test and the Worker and objects, which share
+ * its isolate: bursts and expiries then do not depend on the machine's speed.
+ * Undo with `vi.useRealTimers()`.
+ */
+export const freezeClockAt = (ms: number) => vi.useFakeTimers({ now: ms, toFake: ["Date"] });
 
 /** A fresh user id per test: storage is shared by the tests of one file. */
 export function newUserId(): string {
@@ -62,8 +73,7 @@ export interface CallOptions {
   headers?: Record<string, string>;
 }
 
-/** Calls the Worker as a client would. */
-export function call(path: string, options: CallOptions = {}): Promise<Response> {
+function request(path: string, options: CallOptions): Request {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   let body: BodyInit | undefined = options.rawBody;
@@ -71,13 +81,27 @@ export function call(path: string, options: CallOptions = {}): Promise<Response>
     body = JSON.stringify(options.body);
     headers["content-type"] ??= "application/json";
   }
-  return exports.default.fetch(
-    new Request(`https://presence.test${path}`, {
-      method: options.method ?? (body === undefined ? "GET" : "POST"),
-      headers,
-      body,
-    }),
-  );
+  return new Request(`https://presence.test${path}`, {
+    method: options.method ?? (body === undefined ? "GET" : "POST"),
+    headers,
+    body,
+  });
+}
+
+/** Calls the Worker as a client would. */
+export function call(path: string, options: CallOptions = {}): Promise<Response> {
+  return exports.default.fetch(request(path, options));
+}
+
+/**
+ * Calls the same Worker with some bindings replaced (another auth set-up,
+ * small throttle limits), leaving the configuration of the other tests alone.
+ */
+export async function callWith(bindings: Partial<Env>, path: string, options: CallOptions = {}): Promise<Response> {
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(request(path, options), { ...env, ...bindings }, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
 }
 
 export type PresenceResource = PresenceView & { id: string; "@odata.context"?: string };

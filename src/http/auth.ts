@@ -1,7 +1,9 @@
-import { type JWTPayload, errors as joseErrors, jwtVerify } from "jose";
+import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from "jose";
 import type { Env } from "../env";
+import { commaSeparated } from "./config";
 import { GraphError, unauthorized } from "./errors";
 import { isGuid } from "./ids";
+import { type CachedKeySet, JWKS_MIN_REFETCH_INTERVAL_MS, KeysUnavailable, keySetFor } from "./jwks";
 
 /** Who is calling, from the verified token's Entra ID claims. */
 export type Caller =
@@ -33,6 +35,7 @@ function tokenProblem(error: unknown): string {
   }
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return "The access token's signing algorithm is not accepted.";
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return "The access token's signature is invalid.";
+  if (error instanceof joseErrors.JWKSNoMatchingKey) return "The access token's signing key is not known.";
   return "The access token is malformed.";
 }
 
@@ -63,26 +66,92 @@ export function callerFromClaims(payload: JWTPayload): Caller {
   return { kind: "application", tenantId: tenantId.toLowerCase(), appId: appId.toLowerCase(), roles: new Set(roles) };
 }
 
+/** The verification keys the bindings configure; either kind, or both at once. */
+interface AuthConfig {
+  hs256Secret?: Promise<CryptoKey>;
+  provider?: { keys: CachedKeySet; issuers: string[]; audiences: string[] };
+}
+
+function misconfigured(message: string): GraphError {
+  console.error(JSON.stringify({ level: "error", message }));
+  return new GraphError(500, "generalException", "The service's token verification is not configured.");
+}
+
+function authConfig(env: Env): AuthConfig {
+  const config: AuthConfig = {};
+  if (env.AUTH_HS256_SECRET) config.hs256Secret = hs256Key(env.AUTH_HS256_SECRET);
+  if (env.AUTH_JWKS_URL) {
+    const issuers = commaSeparated(env.AUTH_ISSUERS);
+    const audiences = commaSeparated(env.AUTH_AUDIENCE);
+    // Never accept provider tokens without both checks: any tenant's token for any app would pass.
+    if (issuers.length === 0 || audiences.length === 0) {
+      throw misconfigured("AUTH_JWKS_URL is set but AUTH_ISSUERS or AUTH_AUDIENCE is empty");
+    }
+    config.provider = { keys: keySetFor(env.AUTH_JWKS_URL), issuers, audiences };
+  }
+  if (!config.hs256Secret && !config.provider) {
+    throw misconfigured("neither AUTH_HS256_SECRET nor AUTH_JWKS_URL is configured");
+  }
+  return config;
+}
+
+/**
+ * Entra ID's multi-tenant issuer is `https://login.microsoftonline.com/{tenantid}/v2.0`:
+ * the placeholder stands for the token's own `tid`, so a token can only claim its own tenant's issuer.
+ */
+function issuerAccepted(issuers: string[], payload: JWTPayload): boolean {
+  const tid = stringClaim(payload, "tid");
+  return issuers.some((issuer) =>
+    issuer.includes("{tenantid}")
+      ? tid !== undefined && issuer.replaceAll("{tenantid}", tid) === payload.iss
+      : issuer === payload.iss,
+  );
+}
+
+const ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"];
+
+/** Checks the signature and the time, issuer and audience claims; the claims come back only if all pass. */
+async function verifiedClaims(token: string, config: AuthConfig): Promise<JWTPayload> {
+  let alg: unknown;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+  } catch {
+    throw unauthorized("The access token is malformed.");
+  }
+  // The header picks the key kind, and each kind accepts only its own algorithms,
+  // so an HS256 token can never be checked against a public key (or the reverse).
+  const common = { requiredClaims: ["exp"], clockTolerance: CLOCK_SKEW_SECONDS };
+  try {
+    if (alg === "HS256" && config.hs256Secret) {
+      return (await jwtVerify(token, await config.hs256Secret, { ...common, algorithms: ["HS256"] })).payload;
+    }
+    const provider = config.provider;
+    if (typeof alg === "string" && ASYMMETRIC_ALGORITHMS.includes(alg) && provider) {
+      const { payload } = await jwtVerify(token, (header) => provider.keys.keyFor(header), {
+        ...common,
+        algorithms: ASYMMETRIC_ALGORITHMS,
+        audience: provider.audiences,
+      });
+      if (!issuerAccepted(provider.issuers, payload)) throw unauthorized("The access token's issuer is not accepted.");
+      return payload;
+    }
+  } catch (error) {
+    if (error instanceof GraphError) throw error;
+    if (error instanceof KeysUnavailable) {
+      throw new GraphError(503, "serviceNotAvailable", "Access tokens cannot be verified right now.", {
+        "Retry-After": String(JWKS_MIN_REFETCH_INTERVAL_MS / 1000),
+      });
+    }
+    throw unauthorized(tokenProblem(error));
+  }
+  throw unauthorized("The access token's signing algorithm is not accepted.");
+}
+
 /** Verifies `Authorization: Bearer <JWT>` and returns the caller, or throws a 401. */
 export async function authenticate(authorization: string | undefined, env: Env): Promise<Caller> {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
   if (!match?.[1]) throw unauthorized("Access token is empty or missing: send 'Authorization: Bearer <token>'.");
-  const secret = env.AUTH_HS256_SECRET;
-  if (!secret) {
-    console.error(JSON.stringify({ level: "error", message: "AUTH_HS256_SECRET is not configured" }));
-    throw new GraphError(500, "generalException", "The service has no token verification key configured.");
-  }
-  let payload: JWTPayload;
-  try {
-    ({ payload } = await jwtVerify(match[1], await hs256Key(secret), {
-      algorithms: ["HS256"],
-      requiredClaims: ["exp"],
-      clockTolerance: CLOCK_SKEW_SECONDS,
-    }));
-  } catch (error) {
-    throw unauthorized(tokenProblem(error));
-  }
-  return callerFromClaims(payload);
+  return callerFromClaims(await verifiedClaims(match[1], authConfig(env)));
 }
 
 /** A caller as text, to hand to an object that holds a socket (Sets do not survive JSON). */

@@ -4,16 +4,15 @@ import { badRequest, GraphError } from "./errors";
 /** D11: bodies over 64 KiB are refused with 413. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-const tooLarge = () =>
+export const bodyTooLarge = () =>
   new GraphError(413, "RequestEntityTooLarge", `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
 
 /**
  * Reads the body as text, refusing it as soon as it passes the limit, so a
- * huge upload is never held in memory whole.
+ * huge upload is never held in memory whole. (A body declared too large is
+ * refused before this, by the request limits.)
  */
 async function readLimitedText(request: Request): Promise<string> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
   if (!request.body) return "";
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -24,7 +23,7 @@ async function readLimitedText(request: Request): Promise<string> {
     total += value.byteLength;
     if (total > MAX_BODY_BYTES) {
       await reader.cancel();
-      throw tooLarge();
+      throw bodyTooLarge();
     }
     chunks.push(value);
   }

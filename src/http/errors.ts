@@ -5,7 +5,7 @@ import type { AppEnv } from "./context";
 /** An error a client may see, rendered as the Graph error envelope (spec 4.1). */
 export class GraphError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 426 | 429 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 414 | 415 | 426 | 429 | 431 | 500 | 503,
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},

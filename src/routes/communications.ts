@@ -20,7 +20,7 @@ const BATCH_READ_CONCURRENCY = 64;
 export const communicationsRoutes = new Hono<AppEnv>({ strict: false });
 
 communicationsRoutes.post("/communications/getPresencesByUserId", async (c) => {
-  const caller = await requireCaller(c);
+  const caller = await requireCaller(c, "read");
   assertCanReadMany(caller);
   const { ids } = await readJsonBody(c.req.raw, GetPresencesByUserIdBody);
   if (ids.length === 0 || ids.length > MAX_IDS_PER_BATCH) {

@@ -139,7 +139,7 @@ export const presenceRoutes = new Hono<AppEnv>({ strict: false });
 
 for (const { path, idOf, context } of PRESENCE_PATHS) {
   presenceRoutes.get(path, async (c) => {
-    const caller = await requireCaller(c);
+    const caller = await requireCaller(c, "read");
     const userId = targetUserId(caller, idOf(c));
     assertCanRead(caller, userId);
     const view = await userPresenceStub(c.env, caller.tenantId, userId).getPresence(audienceFor(caller, userId));

@@ -1,6 +1,7 @@
 import { type Context, Hono } from "hono";
 import { WATCH_PROTOCOL } from "../domain/watch-messages";
-import { authenticate, serializeCaller } from "../http/auth";
+import { serializeCaller } from "../http/auth";
+import { requireCaller } from "../http/caller";
 import type { AppEnv } from "../http/context";
 import { badRequest, GraphError } from "../http/errors";
 import { assertCanRead, audienceFor, targetUserId } from "../http/permissions";
@@ -37,8 +38,8 @@ async function watcher(c: Ctx) {
     });
   }
   const { authorization, viaSubprotocol } = bearerFromSubprotocols(c);
-  const caller = await authenticate(authorization, c.env);
-  c.set("caller", caller);
+  // Opening a watch counts as a read against the caller's limits (D20).
+  const caller = await requireCaller(c, "read", authorization);
   return { caller, viaSubprotocol };
 }
 

@@ -1,0 +1,64 @@
+/** D20: limits are counted per (tenant, app) over 30 seconds. */
+export const THROTTLE_WINDOW_MS = 30_000;
+
+/** Requests per 30 s: `reads` for GET presence and getPresencesByUserId, `all` for every request together. */
+export interface ThrottleLimits {
+  reads: number;
+  all: number;
+}
+
+export type RequestKind = "read" | "other";
+
+/** Tokens left and when they were counted. */
+export interface Bucket {
+  tokens: number;
+  updatedAt: number;
+}
+
+export type ThrottleState = Partial<Record<keyof ThrottleLimits, Bucket>>;
+
+/** A read counts against both limits; anything else only against the overall one. */
+const BUCKETS_OF: Record<RequestKind, (keyof ThrottleLimits)[]> = { read: ["reads", "all"], other: ["all"] };
+
+/**
+ * A token bucket holding `limit` tokens and refilled at `limit` per window. A
+ * caller who never sends more than `limit` requests in any 30 s is never
+ * refused (for any span t, such a caller sends at most limit * ceil(t / 30 s),
+ * never more than the limit + t's refill); a flood gets at most `limit` at once
+ * and `limit` per 30 s after that.
+ */
+function refill(bucket: Bucket | undefined, limit: number, now: number): Bucket {
+  if (!bucket) return { tokens: limit, updatedAt: now };
+  // A clock that steps back refills nothing (and takes nothing away).
+  const elapsed = Math.max(0, now - bucket.updatedAt);
+  return { tokens: Math.min(limit, bucket.tokens + (elapsed * limit) / THROTTLE_WINDOW_MS), updatedAt: now };
+}
+
+/**
+ * Takes one token from each bucket the request counts against, or none at all
+ * if any of them is empty. `retryAt` is then the first instant at which every
+ * one of them will hold a token again.
+ */
+export function admit(
+  state: ThrottleState,
+  kind: RequestKind,
+  limits: ThrottleLimits,
+  now: number,
+): { state: ThrottleState; retryAt: number | null } {
+  const next: ThrottleState = { ...state };
+  let retryAt: number | null = null;
+  for (const name of BUCKETS_OF[kind]) {
+    const bucket = refill(state[name], limits[name], now);
+    next[name] = bucket;
+    if (bucket.tokens < 1) {
+      const wait = Math.ceil(((1 - bucket.tokens) * THROTTLE_WINDOW_MS) / limits[name]);
+      retryAt = Math.max(retryAt ?? 0, now + wait);
+    }
+  }
+  if (retryAt !== null) return { state: next, retryAt };
+  for (const name of BUCKETS_OF[kind]) {
+    const bucket = next[name] as Bucket;
+    next[name] = { ...bucket, tokens: bucket.tokens - 1 };
+  }
+  return { state: next, retryAt: null };
+}

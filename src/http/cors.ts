@@ -1,0 +1,65 @@
+import type { MiddlewareHandler } from "hono";
+import { commaSeparated } from "./config";
+import type { AppEnv } from "./context";
+
+const ALLOWED_METHODS = "GET, POST, PATCH, DELETE";
+// What the Graph SDKs and browser apps send besides the simple headers.
+const ALLOWED_HEADERS = "Authorization, Content-Type, client-request-id, return-client-request-id, SdkVersion, Prefer";
+// Graph's own response headers a browser app needs to read (tracing, throttling, auth errors).
+const EXPOSED_HEADERS = "request-id, client-request-id, Retry-After, WWW-Authenticate, Location";
+const PREFLIGHT_MAX_AGE_SECONDS = 7200;
+
+const patternCache = new Map<string, RegExp[]>();
+
+/**
+ * `CORS_ORIGINS` as patterns: exact origins, where `*` stands for one host
+ * label or a port (`http://localhost:*`, `https://*.contoso.com`), never for
+ * a dot or a slash, so it cannot stretch over another site's name.
+ */
+function originPatterns(setting: string): RegExp[] {
+  let patterns = patternCache.get(setting);
+  if (!patterns) {
+    patterns = commaSeparated(setting).map((origin) => {
+      const source = origin
+        .split("*")
+        .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+        .join("[a-z0-9-]+");
+      return new RegExp(`^${source}$`, "i");
+    });
+    patternCache.set(setting, patterns);
+  }
+  return patterns;
+}
+
+export function isAllowedOrigin(origin: string, setting: string | undefined): boolean {
+  return setting !== undefined && originPatterns(setting).some((pattern) => pattern.test(origin));
+}
+
+/**
+ * CORS for browser apps. A preflight is answered here, before the token
+ * check and throttling (browsers send it without credentials): 204 with the
+ * CORS headers for an allowed origin, 204 without them for any other, which
+ * the browser then refuses. Other requests run as usual and, from an allowed
+ * origin, get the headers that let the page read the answer, errors included.
+ */
+export const cors: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const origin = c.req.header("origin");
+  const allowed = origin !== undefined && isAllowedOrigin(origin, c.env.CORS_ORIGINS);
+  if (c.req.method === "OPTIONS" && origin !== undefined && c.req.header("access-control-request-method")) {
+    const headers: Record<string, string> = { Vary: "Origin" };
+    if (allowed) {
+      headers["Access-Control-Allow-Origin"] = origin;
+      headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS;
+      headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS;
+      headers["Access-Control-Max-Age"] = String(PREFLIGHT_MAX_AGE_SECONDS);
+    }
+    return c.body(null, 204, headers);
+  }
+  await next();
+  // A 101 switching to a WebSocket has immutable headers, and browsers ignore CORS on it.
+  if (allowed && c.res.status !== 101) {
+    c.res.headers.set("Access-Control-Allow-Origin", origin);
+    c.res.headers.set("Access-Control-Expose-Headers", EXPOSED_HEADERS);
+    c.res.headers.append("Vary", "Origin");
+  }
+};

@@ -1,0 +1,136 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { THROTTLE_WINDOW_MS } from "../../src/domain/throttle";
+import type { Env } from "../../src/env";
+import { DEFAULT_THROTTLE_LIMITS, throttleLimits } from "../../src/http/throttle";
+import { type CallOptions, callWith, expectGraphError, freezeClockAt, newUserId, token } from "../helpers";
+
+// Small limits through the bindings (never by changing the production defaults),
+// and a frozen clock, so a burst is a burst whatever the machine's speed.
+const SMALL: Partial<Env> = { THROTTLE_READS_PER_30S: "5", THROTTLE_ALL_PER_30S: "8" };
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** An application of its own in a tenant of its own: throttles are per (tenant, app). */
+function newApp(tenant = crypto.randomUUID(), app = crypto.randomUUID()) {
+  const user = newUserId();
+  const scopes = "Presence.Read.All Presence.ReadWrite MailboxSettings.Read";
+  const send = async (path: string, options: CallOptions = {}) =>
+    callWith(SMALL, path, { ...options, token: await token({ tenant, app, user, scopes }) });
+  return {
+    tenant,
+    app,
+    user,
+    read: () => send("/v1.0/me/presence"),
+    readSettings: () => send("/v1.0/me/mailboxSettings"),
+    readMany: () => send("/v1.0/communications/getPresencesByUserId", { body: { ids: [user] } }),
+    write: () =>
+      send("/v1.0/me/presence/setPresence", { body: { sessionId: app, availability: "Busy", activity: "InACall" } }),
+  };
+}
+
+async function statuses(requests: (() => Promise<Response>)[]): Promise<number[]> {
+  const result: number[] = [];
+  for (const request of requests) result.push((await request()).status);
+  return result;
+}
+const times = <T>(n: number, value: T): T[] => Array.from({ length: n }, () => value);
+
+describe("throttling per (tenant, app) (D20)", () => {
+  it("holds the read limit in a burst, with 429, Retry-After and the Graph envelope", async () => {
+    freezeClockAt(Date.now());
+    const client = newApp();
+    expect(await statuses([...times(3, client.read), ...times(2, client.readMany)])).toEqual(times(5, 200));
+    const refused = await client.read();
+    expect(refused.headers.get("retry-after")).toBe(String(THROTTLE_WINDOW_MS / 5 / 1000));
+    await expectGraphError(refused, 429, "TooManyRequests");
+    await expectGraphError(await client.readMany(), 429, "TooManyRequests");
+  });
+
+  it("holds the overall limit, reads included, and lets writes through while only reads are spent", async () => {
+    freezeClockAt(Date.now());
+    const client = newApp();
+    expect(await statuses(times(6, client.read))).toEqual([...times(5, 200), 429]);
+    // Reads spent 5 of the 8 overall; the refused read took nothing.
+    expect(await statuses(times(4, client.write))).toEqual([200, 200, 200, 429]);
+  });
+
+  it("admits again once Retry-After has passed", async () => {
+    const t0 = Date.now();
+    freezeClockAt(t0);
+    const client = newApp();
+    await statuses(times(5, client.read));
+    const refused = await client.read();
+    expect(refused.status).toBe(429);
+    const retryAfter = Number(refused.headers.get("retry-after"));
+    freezeClockAt(t0 + retryAfter * 1000 - 1);
+    expect((await client.read()).status).toBe(429);
+    freezeClockAt(t0 + retryAfter * 1000);
+    expect(await statuses(times(2, client.read))).toEqual([200, 429]);
+  });
+
+  it("never refuses a client that stays under the limit, over several windows", async () => {
+    const t0 = Date.now();
+    const client = newApp();
+    // A full burst at the start of each window, then requests spread evenly.
+    for (let window = 0; window < 3; window++) {
+      freezeClockAt(t0 + window * (THROTTLE_WINDOW_MS + 1));
+      expect(await statuses(times(5, client.read))).toEqual(times(5, 200));
+    }
+    const start = t0 + 3 * (THROTTLE_WINDOW_MS + 1);
+    for (let i = 0; i < 20; i++) {
+      freezeClockAt(start + i * (THROTTLE_WINDOW_MS / 5));
+      expect((await client.read()).status).toBe(200);
+    }
+  });
+
+  it("throttles one noisy app without touching other apps, or the same app in another tenant", async () => {
+    freezeClockAt(Date.now());
+    const noisy = newApp();
+    const sameTenant = newApp(noisy.tenant);
+    const sameAppElsewhere = newApp(crypto.randomUUID(), noisy.app);
+    expect(await statuses(times(10, noisy.read))).toEqual([...times(5, 200), ...times(5, 429)]);
+    expect(await statuses(times(5, sameTenant.read))).toEqual(times(5, 200));
+    expect(await statuses(times(5, sameAppElsewhere.read))).toEqual(times(5, 200));
+  });
+
+  it("refuses before the user's Durable Object is touched", async () => {
+    freezeClockAt(Date.now());
+    const client = newApp();
+    // Reading mailbox settings counts as "other" and creates no storage.
+    expect(await statuses(times(8, client.readSettings))).toEqual(times(8, 200));
+    await expectGraphError(await client.write(), 429, "TooManyRequests");
+    const stub = env.USER_PRESENCE.getByName(`${client.tenant}:${client.user}`);
+    const tables = await runInDurableObject(stub, (_instance, state) =>
+      state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table'").toArray(),
+    );
+    expect(tables).toEqual([]);
+  });
+
+  it("checks the token first: an invalid token is 401, never counted", async () => {
+    freezeClockAt(Date.now());
+    const client = newApp();
+    for (let i = 0; i < 10; i++) {
+      await expectGraphError(
+        await callWith(SMALL, "/v1.0/me/presence", { token: "not-a-token" }),
+        401,
+        "InvalidAuthenticationToken",
+      );
+    }
+    expect(await statuses(times(5, client.read))).toEqual(times(5, 200));
+  });
+
+  it("uses D20's numbers unless the bindings say otherwise", () => {
+    expect(DEFAULT_THROTTLE_LIMITS).toEqual({ reads: 1500, all: 10000 });
+    expect(throttleLimits({ ...env, THROTTLE_READS_PER_30S: undefined, THROTTLE_ALL_PER_30S: undefined })).toEqual(
+      DEFAULT_THROTTLE_LIMITS,
+    );
+    expect(throttleLimits({ ...env, THROTTLE_READS_PER_30S: "0", THROTTLE_ALL_PER_30S: "lots" })).toEqual(
+      DEFAULT_THROTTLE_LIMITS,
+    );
+    expect(throttleLimits({ ...env, ...SMALL })).toEqual({ reads: 5, all: 8 });
+  });
+});
