@@ -68,9 +68,10 @@ export class UserPresence extends DurableObject<Env> {
     }
     const audience: Audience = request.headers.get(WATCH_HEADERS.audience) === "owner" ? "owner" : "other";
     const since = request.headers.get(WATCH_HEADERS.since);
+    // The snapshot first: a change it settles is then not also broadcast to this socket.
+    const view = await this.getPresence(audience);
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server, [audience]);
-    const view = await this.getPresence(audience);
     if (since === null || view.sequenceNumber > since) server.send(presenceMessage(this.userId, view));
     const headers: Record<string, string> = {};
     if (request.headers.get(WATCH_HEADERS.subprotocol) !== null) headers["Sec-WebSocket-Protocol"] = WATCH_PROTOCOL;

@@ -144,6 +144,21 @@ const BODIES: Record<string, fc.Arbitrary<unknown>> = {
   getPresencesByUserId: shaped({
     ids: fc.oneof(fc.array(mostly(...USERS, "me", "not-a-guid"), { maxLength: 8 }), value),
   }),
+  subscriptions: shaped({
+    changeType: mostly("updated", "created"),
+    notificationUrl: mostly("http://receiver.test/hook", "https://hooks.example/x", "http://10.0.0.1/", "ftp://x"),
+    resource: mostly(
+      `/communications/presences/${VICTIM}`,
+      `/communications/presences?$filter=id in ('${VICTIM}')`,
+      `/communications/presences?$filter=id in (${VICTIM})`,
+      "/me/messages",
+    ),
+    expirationDateTime: mostly(new Date(Date.now() + 30 * 60_000).toISOString(), "2020-01-01T00:00:00Z", "tomorrow"),
+    clientState: fc.oneof(printable(200), value),
+    includeResourceData: fc.oneof(fc.boolean(), value),
+    encryptionCertificate: fc.oneof(printable(100), value),
+    encryptionCertificateId: fc.oneof(printable(20), value),
+  }),
   mailboxSettings: shaped({
     timeZone: mostly("Tokyo Standard Time", "UTC", "Europe/Paris"),
     automaticRepliesSetting: shaped({
@@ -218,6 +233,21 @@ const operation = fc.oneof(
       .chain(([p, m]) =>
         bodyFor("mailboxSettings").map((b) => ({ method: m, resource: p, body: m === "GET" ? undefined : b })),
       ),
+  },
+  // A plain GET of a watch endpoint (no upgrade) must be refused cleanly too.
+  presencePath.map((p) => ({ method: "GET", resource: `${p}/watch`, body: undefined })),
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(
+        fc.oneof(
+          fc.constant("subscriptions"),
+          fc.oneof(fc.uuid(), printable(40).map(encodeURIComponent)).map((id) => `subscriptions/${id}`),
+          fc.uuid().map((id) => `subscriptions/${id}/reauthorize`),
+        ),
+        fc.constantFrom("GET", "POST", "PATCH", "DELETE"),
+      )
+      .chain(([p, m]) => bodyFor("subscriptions").map((b) => ({ method: m, resource: p, body: b }))),
   },
   printable(30).map((p) => ({ method: "GET", resource: encodeURIComponent(p), body: undefined })),
 );
@@ -324,9 +354,12 @@ describe("attacker input", () => {
   beforeAll(() => {
     // Freeze the clock: no fade or expiry may happen between two looks at the state.
     freezeClockAt(Date.now());
+    // Nothing leaves the machine: every webhook handshake fails, so no subscription is created.
+    vi.spyOn(globalThis, "fetch").mockRejectedValue(new TypeError("Network connection lost."));
   });
   afterAll(() => {
     vi.useRealTimers();
+    vi.restoreAllMocks();
   });
 
   it("answers every generated request with a success or a Graph error, and a refusal changes nothing", async () => {
