@@ -51,8 +51,17 @@ function signOut(problem = "") {
   $("token").focus();
 }
 
+const refused = (error) => error instanceof ApiError && error.status === 401;
+
+/** A token the service no longer takes (it expired) ends the session: sign in again. */
+function signOutIfRefused(error) {
+  if (!refused(error)) return false;
+  signOut(`Signed out: ${error.message} Sign in again.`);
+  return true;
+}
+
 function problemText(error) {
-  if (error instanceof ApiError && error.status === 401) return `The service refused the token: ${error.message}`;
+  if (refused(error)) return `The service refused the token: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
 }
 
@@ -88,7 +97,11 @@ $("dev-form").addEventListener("submit", async (event) => {
   }
 });
 
-$("sign-out").addEventListener("click", () => signOut());
+$("sign-out").addEventListener("click", async () => {
+  // Signing out ends the page's own presence session too (it would lapse in 5 minutes anyway).
+  if ($("online").checked) await me?.action("clearPresence", onlineSession()).catch(() => {});
+  signOut();
+});
 
 // ---- the roster -------------------------------------------------------------------------------
 
@@ -272,11 +285,8 @@ function showBoard() {
         await me?.presence();
         return me !== null;
       } catch (error) {
-        if (error instanceof ApiError && error.status === 401) {
-          signOut(`Signed out: ${error.message} Sign in again.`);
-          return false;
-        }
-        return true; // the service is unreachable for now: keep trying
+        // Otherwise the service is unreachable for now: keep trying.
+        return !signOutIfRefused(error);
       }
     },
   });
@@ -299,6 +309,7 @@ async function attempt(form, what, run) {
     await run();
     outcome.textContent = what;
   } catch (error) {
+    if (signOutIfRefused(error)) return;
     outcome.classList.add("problem");
     outcome.textContent = problemText(error);
   } finally {
@@ -377,6 +388,9 @@ onSubmitAndClear(
   (form) => attempt(form, "Cleared.", () => me.action("clearLocation")),
 );
 
+/** An application has one session per user, named by its app id. */
+const onlineSession = () => ({ sessionId: me.claims.appid ?? me.claims.azp });
+
 /**
  * "Show me as online while this page is open": the page keeps a presence session of its own
  * (Available, 5 minutes, refreshed), which is also what lets a preferred presence show.
@@ -389,7 +403,7 @@ async function setOnline(on, { remember = true } = {}) {
   const outcome = $("online-outcome");
   outcome.textContent = "";
   if (!me) return;
-  const session = { sessionId: me.claims.appid ?? me.claims.azp };
+  const session = onlineSession();
   try {
     if (on) {
       const refresh = () =>
@@ -400,13 +414,14 @@ async function setOnline(on, { remember = true } = {}) {
           expirationDuration: "PT5M",
         });
       await refresh();
-      onlineTimer = setInterval(() => refresh()?.catch(() => {}), ONLINE_REFRESH_MS);
+      onlineTimer = setInterval(() => refresh()?.catch(signOutIfRefused), ONLINE_REFRESH_MS);
     } else if (remember) {
       await me.action("clearPresence", session);
     }
   } catch (error) {
     // Nothing to clear is fine; anything else is worth saying.
-    if (!(error instanceof ApiError && error.status === 404)) outcome.textContent = problemText(error);
+    if (signOutIfRefused(error) || (error instanceof ApiError && error.status === 404)) return;
+    outcome.textContent = problemText(error);
   }
 }
 

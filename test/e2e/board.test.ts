@@ -22,6 +22,8 @@ let service: Awaited<ReturnType<typeof startLocalService>>;
 let browser: Browser;
 let page: Page;
 let appToken: string;
+/** Script errors and Content-Security-Policy violations in the page: there should be none. */
+const pageProblems: string[] = [];
 /** The board's watch sockets as the test sees them, with what the page sent on each. */
 const sockets: { route: WebSocketRoute; sent: string[] }[] = [];
 
@@ -50,6 +52,10 @@ beforeAll(async () => {
     ],
   });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("pageerror", (error) => pageProblems.push(error.message));
+  page.on("console", (message) => {
+    if (/Content.Security.Policy/i.test(message.text())) pageProblems.push(message.text());
+  });
   // The socket passes through the test, which can then see the subscribe messages and cut it.
   await page.routeWebSocket(/\/communications\/presences\/watch$/, (route) => {
     const server = route.connectToServer();
@@ -95,6 +101,7 @@ describe("the presence board", () => {
     const home = await fetch(`${service.url}/`);
     expect(home.status).toBe(200);
     expect(home.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(home.headers.get("content-security-policy")).toContain("default-src 'none'");
     // API paths always reach the Worker: an unknown one is Graph's 404, not a page.
     const unknown = await fetch(`${service.url}/v1.0/nothing-here`);
     expect(unknown.status).toBe(404);
@@ -200,5 +207,9 @@ describe("the presence board", () => {
     expect(subscribe.type).toBe("subscribe");
     expect([...subscribe.ids].sort()).toEqual([ME, ...PEOPLE.map((p) => p.id)].sort());
     expect(Object.keys(subscribe.since).sort()).toEqual([ME, ...PEOPLE.map((p) => p.id)].sort());
+  });
+
+  it("ran without a script error or a Content-Security-Policy violation", () => {
+    expect(pageProblems).toEqual([]);
   });
 });
