@@ -21,6 +21,8 @@ let watch = null;
 /** id -> { name, li, presence, changedAt } in roster order; the signed-in user first. */
 const people = new Map();
 let onlineTimer = null;
+/** Whether the status message box has been filled with the user's current message yet. */
+let statusPrefilled = false;
 
 // ---- signing in -------------------------------------------------------------------------------
 
@@ -169,7 +171,7 @@ $("add-form").addEventListener("submit", (event) => {
   $("add-id").focus();
 });
 
-/** Fills in a person's card from what the service last sent (or "Connecting" before that). */
+/** Fills in a person's card from what the service last sent ("Waiting for presence…" before that). */
 function renderPerson(id) {
   const person = people.get(id);
   if (!person) return;
@@ -255,7 +257,6 @@ function onPresence(presence, changedDateTime) {
     $("status-text").value = presence.statusMessage?.message?.content ?? "";
   }
 }
-let statusPrefilled = false;
 
 const CONNECTION_WORDS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", stopped: "Stopped" };
 
@@ -400,8 +401,8 @@ async function setOnline(on, { remember = true } = {}) {
   if (remember) localStorage.setItem(ONLINE_KEY, String(on));
   clearInterval(onlineTimer);
   onlineTimer = null;
-  const outcome = $("online-outcome");
-  outcome.textContent = "";
+  const problem = $("online-problem");
+  problem.textContent = "";
   if (!me) return;
   const session = onlineSession();
   try {
@@ -421,7 +422,7 @@ async function setOnline(on, { remember = true } = {}) {
   } catch (error) {
     // Nothing to clear is fine; anything else is worth saying.
     if (signOutIfRefused(error) || (error instanceof ApiError && error.status === 404)) return;
-    outcome.textContent = problemText(error);
+    problem.textContent = problemText(error);
   }
 }
 

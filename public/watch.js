@@ -25,13 +25,14 @@ export class PresenceWatch {
     this.retryTimer = null;
     this.heartbeat = null;
     this.stopped = false;
+    // Back online: retry now rather than at the end of the backoff.
+    this.retryNow = () => {
+      if (this.retryTimer !== null) this.connectSoon(0);
+    };
   }
 
   start() {
     this.connect();
-    this.retryNow = () => {
-      if (this.retryTimer !== null) this.connectSoon(0);
-    };
     window.addEventListener("online", this.retryNow);
   }
 

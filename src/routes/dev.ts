@@ -8,7 +8,7 @@ import { GraphError } from "../http/errors";
 import { parseUserId } from "../http/ids";
 
 /** What the presence board needs: read anyone, change and watch one's own presence, mailbox settings. */
-export const DEV_TOKEN_SCOPES = "Presence.Read Presence.Read.All Presence.ReadWrite MailboxSettings.ReadWrite";
+const DEV_TOKEN_SCOPES = "Presence.Read Presence.Read.All Presence.ReadWrite MailboxSettings.ReadWrite";
 const DEV_TOKEN_SECONDS = 3600;
 
 const DevTokenBody = v.strictObject({ userId: v.nullish(v.string()) });
