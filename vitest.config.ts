@@ -15,6 +15,8 @@ export default defineConfig({
       miniflare: {
         bindings: {
           AUTH_HS256_SECRET: TEST_AUTH_SECRET,
+          // As in .dev.vars: the dev token endpoint exists (its absence is tested with other bindings).
+          DEV_MODE: "true",
           NOTIFICATION_SIGNING_KEY: JSON.stringify(signingKey),
           // The tests' webhook receivers answer on these hosts, over plain http.
           NOTIFICATION_HTTP_HOSTS: "receiver.test,lifecycle.test",

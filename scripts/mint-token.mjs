@@ -8,13 +8,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
+// The dev tenant, user and app, shared with the Worker's dev token endpoint (POST /dev/token).
+import DEV_IDENTITY from "../src/dev/identity.json" with { type: "json" };
 
-const DEFAULTS = {
-  tenant: "00000000-0000-4000-8000-000000000001",
-  user: "00000000-0000-4000-8000-0000000000a1",
-  app: "00000000-0000-4000-8000-0000000000c1",
-  scopes: "Presence.Read Presence.Read.All Presence.ReadWrite",
-};
+const DEFAULTS = { ...DEV_IDENTITY, scopes: "Presence.Read Presence.Read.All Presence.ReadWrite" };
 
 const { values } = parseArgs({
   options: {

@@ -7,6 +7,7 @@ import { requestIds } from "./http/request-ids";
 import { requestLog } from "./http/request-log";
 import { JWKS_PATH, validationTokenJwks } from "./notifications/validation-tokens";
 import { communicationsRoutes } from "./routes/communications";
+import { devRoutes } from "./routes/dev";
 import { mailboxSettingsRoutes } from "./routes/mailbox-settings";
 import { presenceRoutes } from "./routes/presence";
 import { subscriptionRoutes } from "./routes/subscriptions";
@@ -30,6 +31,8 @@ export function buildApp() {
   app.use("*", requestLimits);
   // Public keys that verify the validationTokens of rich notifications.
   app.get(JWKS_PATH, async (c) => c.json(await validationTokenJwks(c.env.NOTIFICATION_SIGNING_KEY)));
+  // Local development only (DEV_MODE): tokens for the presence board. Elsewhere a plain 404.
+  app.route("/dev", devRoutes);
   app.route("/v1.0", api);
   app.route("/beta", api);
   app.notFound((c) => errorResponse(c, notFound(`No resource at '${new URL(c.req.url).pathname}'.`)));

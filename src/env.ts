@@ -15,6 +15,8 @@ export interface Env {
   NOTIFICATIONS: Queue<NotificationJob>;
   /** Shared secret for HS256 tokens (local development, tests). */
   AUTH_HS256_SECRET?: string;
+  /** "true" in local development only (.dev.vars, never wrangler.toml): enables `POST /dev/token`. */
+  DEV_MODE?: string;
   /** Hosts that may receive notifications over plain http (comma-separated); none by default. */
   NOTIFICATION_HTTP_HOSTS?: string;
   /** The private RSA JWK (JSON) that signs validationTokens; its public half is served at /.well-known/jwks.json. */

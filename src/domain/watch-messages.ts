@@ -56,7 +56,12 @@ export function parseClientMessage(raw: string | ArrayBuffer): ClientMessage | {
 
 /** Messages the service sends. */
 export type ServerMessage =
-  | { type: "presence"; presence: Record<string, unknown> & { id: string; sequenceNumber: string } }
+  | {
+      type: "presence";
+      presence: Record<string, unknown> & { id: string; sequenceNumber: string };
+      /** When the presence last changed (UTC ISO); null for a user nobody has written. */
+      changedDateTime: string | null;
+    }
   | { type: "subscribed"; ids: string[] }
   | { type: "unsubscribed"; ids: string[] }
   | { type: "error"; message: string; ids?: string[] };

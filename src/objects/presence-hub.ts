@@ -132,10 +132,8 @@ export class PresenceHub extends DurableObject<Env> {
     const snapshots = await mapWithConcurrency(fresh, SUBSCRIBE_CONCURRENCY, (id) =>
       userPresenceStub(this.env, caller.tenantId, id).watch(hubId, audienceFor(caller, id), since.get(id) ?? null),
     );
-    for (const presence of snapshots) {
-      if (presence && this.deliverSnapshot(presence.id, presence.sequenceNumber)) {
-        sendOrDrop(ws, JSON.stringify({ type: "presence", presence }));
-      }
+    for (const snapshot of snapshots) {
+      if (snapshot && this.deliverSnapshot(snapshot.id, snapshot.sequenceNumber)) sendOrDrop(ws, snapshot.message);
     }
     sendOrDrop(ws, JSON.stringify({ type: "subscribed", ids: fresh }));
   }

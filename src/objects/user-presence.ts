@@ -22,6 +22,8 @@ import { closeQuietly, presenceMessage, sendOrDrop, WATCH_HEADERS } from "./watc
 
 const SEQUENCE_KEY = "sequence";
 const VISIBLE_KEY = "visible";
+/** When the sequence number was last bumped (epoch ms), for watchers' "changed 2 minutes ago". */
+const CHANGED_KEY = "changed";
 /** If the queue could not take the outbox, the alarm tries again this much later. */
 const OUTBOX_RETRY_MS = 10_000;
 
@@ -69,10 +71,10 @@ export class UserPresence extends DurableObject<Env> {
     const audience: Audience = request.headers.get(WATCH_HEADERS.audience) === "owner" ? "owner" : "other";
     const since = request.headers.get(WATCH_HEADERS.since);
     // The snapshot first: a change it settles is then not also broadcast to this socket.
-    const view = await this.getPresence(audience);
+    const { view, changedAt } = await this.current(audience);
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server, [audience]);
-    if (since === null || view.sequenceNumber > since) server.send(presenceMessage(this.userId, view));
+    if (since === null || view.sequenceNumber > since) server.send(presenceMessage(this.userId, view, changedAt));
     const headers: Record<string, string> = {};
     if (request.headers.get(WATCH_HEADERS.subprotocol) !== null) headers["Sec-WebSocket-Protocol"] = WATCH_PROTOCOL;
     return new Response(null, { status: 101, webSocket: client, headers });
@@ -94,13 +96,22 @@ export class UserPresence extends DurableObject<Env> {
 
   /**
    * Registers a multi-user watcher's hub and returns the current presence as
-   * its reader may see it, or null when the hub already has `since`.
+   * its reader may see it (the message to send), or null when the hub already has `since`.
    */
-  async watch(hubId: string, audience: Audience, since: string | null) {
+  async watch(
+    hubId: string,
+    audience: Audience,
+    since: string | null,
+  ): Promise<{ id: string; sequenceNumber: string; message: string } | null> {
     this.store.ensureSchema();
     this.store.addHubWatcher(hubId, audience);
-    const view = await this.getPresence(audience);
-    return since !== null && view.sequenceNumber <= since ? null : { id: this.userId, ...view };
+    const { view, changedAt } = await this.current(audience);
+    if (since !== null && view.sequenceNumber <= since) return null;
+    return {
+      id: this.userId,
+      sequenceNumber: view.sequenceNumber,
+      message: presenceMessage(this.userId, view, changedAt),
+    };
   }
 
   async unwatch(hubId: string): Promise<void> {
@@ -118,13 +129,24 @@ export class UserPresence extends DurableObject<Env> {
   }
 
   async getPresence(audience: Audience): Promise<PresenceView> {
+    return (await this.current(audience)).view;
+  }
+
+  /** The presence as `audience` may see it now, and when it last changed (null: never written). */
+  private async current(audience: Audience): Promise<{ view: PresenceView; changedAt: number | null }> {
     const now = Date.now();
     // D3: a user nobody has written reads as Offline, and the read creates nothing.
-    if (!this.store.exists()) return presenceView(EMPTY_STATE, now, audience, formatSequenceNumber(0), this.fade);
+    if (!this.store.exists()) {
+      return { view: presenceView(EMPTY_STATE, now, audience, formatSequenceNumber(0), this.fade), changedAt: null };
+    }
     // The alarm may not have fired yet for a deadline that has passed: settle first,
     // so the answer is right for `now` and carries a sequence number of its own.
     const { state, sequenceNumber } = await this.settle(now);
-    return presenceView(state, now, audience, sequenceNumber, this.fade);
+    const changed = this.store.getMeta(CHANGED_KEY);
+    return {
+      view: presenceView(state, now, audience, sequenceNumber, this.fade),
+      changedAt: changed === null ? null : Number(changed),
+    };
   }
 
   async setSession(command: SetSessionCommand): Promise<void> {
@@ -255,6 +277,7 @@ export class UserPresence extends DurableObject<Env> {
       counter += 1;
       this.store.setMeta(SEQUENCE_KEY, String(counter));
       this.store.setMeta(VISIBLE_KEY, visible);
+      this.store.setMeta(CHANGED_KEY, String(now));
     }
     const sequenceNumber = formatSequenceNumber(counter);
     if (changed) {
@@ -330,7 +353,7 @@ export class UserPresence extends DurableObject<Env> {
     const messageFor = (audience: Audience) => {
       let message = messages.get(audience);
       if (message === undefined) {
-        message = presenceMessage(this.userId, presenceView(state, now, audience, sequenceNumber, this.fade));
+        message = presenceMessage(this.userId, presenceView(state, now, audience, sequenceNumber, this.fade), now);
         messages.set(audience, message);
       }
       return message;

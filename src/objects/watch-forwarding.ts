@@ -12,9 +12,17 @@ export const WATCH_HEADERS = {
   caller: "x-presence-caller",
 } as const;
 
-/** `{"type":"presence","presence":{...}}`, the message every watcher receives. */
-export function presenceMessage(userId: string, view: PresenceView): string {
-  return JSON.stringify({ type: "presence", presence: { id: userId, ...view } });
+/**
+ * `{"type":"presence","presence":{...},"changedDateTime":"..."}`, the message every watcher
+ * receives. `changedDateTime` is when the presence last changed (its sequenceNumber was
+ * bumped), in UTC; null for a user nobody has written.
+ */
+export function presenceMessage(userId: string, view: PresenceView, changedAt: number | null): string {
+  return JSON.stringify({
+    type: "presence",
+    presence: { id: userId, ...view },
+    changedDateTime: changedAt === null ? null : new Date(changedAt).toISOString(),
+  });
 }
 
 /** Sends to an OPEN socket; a socket whose send throws is closed and dropped, nothing else is affected. */

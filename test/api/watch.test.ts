@@ -255,6 +255,35 @@ describe("watching many users on one socket", () => {
     again.close();
   });
 
+  it("says when each presence last changed: on snapshots and changes, null for a user nobody wrote", async () => {
+    const t0 = Date.UTC(2031, 2, 3, 9, 0);
+    at(t0);
+    const [written, nobody] = [newUserId(), newUserId()];
+    await setPresence(written, "Busy", "InACall");
+    at(t0 + 60_000);
+    // A read that changes nothing leaves the time alone.
+    const socket = await mustOpen(`/v1.0/communications/presences/watch`, await reader());
+    socket.send({ type: "subscribe", ids: [written, nobody] });
+    const snapshots = new Map<string, unknown>();
+    for (let i = 0; i < 2; i++) {
+      const m = await socket.nextOf("presence");
+      snapshots.set(presenceOf(m).id, m.changedDateTime);
+    }
+    expect(snapshots.get(written)).toBe(new Date(t0).toISOString());
+    expect(snapshots.get(nobody)).toBeNull();
+    await socket.nextOf("subscribed");
+    at(t0 + 120_000);
+    await setPresence(written, "Away", "Away");
+    expect(await socket.nextOf("presence")).toMatchObject({
+      presence: { id: written, availability: "Away" },
+      changedDateTime: new Date(t0 + 120_000).toISOString(),
+    });
+    socket.close();
+    const single = await mustOpen(`/v1.0/users/${written}/presence/watch`, await reader());
+    expect((await single.next()).changedDateTime).toBe(new Date(t0 + 120_000).toISOString());
+    single.close();
+  });
+
   it("answers bad messages with an error and stays open", async () => {
     const user = newUserId();
     const socket = await mustOpen(`/v1.0/communications/presences/watch`, await reader());

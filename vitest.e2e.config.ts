@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+// The presence board in a real headless Chromium (Debian's package, driven by playwright-core)
+// against the service started as `npm run dev` runs it, with DEV_MODE on.
+export default defineConfig({
+  test: {
+    include: ["test/e2e/**/*.test.ts"],
+    environment: "node",
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+});
