@@ -45,20 +45,41 @@ export function admit(
   limits: ThrottleLimits,
   now: number,
 ): { state: ThrottleState; retryAt: number | null } {
+  const result = admitUpTo(state, kind, limits, now, 1);
+  return { state: result.state, retryAt: result.retryAt };
+}
+
+/**
+ * Takes `want` tokens from every bucket the request counts against when each
+ * holds that many, else just one, or none at all with the instant one will fit
+ * (`retryAt`). A Worker takes several at once when its app sends fast, and
+ * spends them without asking again (see src/http/throttle.ts); near the limit
+ * everyone takes one at a time, so no grant sits on the last tokens.
+ */
+export function admitUpTo(
+  state: ThrottleState,
+  kind: RequestKind,
+  limits: ThrottleLimits,
+  now: number,
+  want: number,
+): { state: ThrottleState; granted: number; retryAt: number | null } {
   const next: ThrottleState = { ...state };
   let retryAt: number | null = null;
+  let plenty = true;
   for (const name of BUCKETS_OF[kind]) {
     const bucket = refill(state[name], limits[name], now);
     next[name] = bucket;
+    plenty &&= bucket.tokens >= want;
     if (bucket.tokens < 1) {
       const wait = Math.ceil(((1 - bucket.tokens) * THROTTLE_WINDOW_MS) / limits[name]);
       retryAt = Math.max(retryAt ?? 0, now + wait);
     }
   }
-  if (retryAt !== null) return { state: next, retryAt };
+  if (retryAt !== null) return { state: next, granted: 0, retryAt };
+  const granted = plenty ? Math.max(1, Math.floor(want)) : 1;
   for (const name of BUCKETS_OF[kind]) {
     const bucket = next[name] as Bucket;
-    next[name] = { ...bucket, tokens: bucket.tokens - 1 };
+    next[name] = { ...bucket, tokens: bucket.tokens - granted };
   }
-  return { state: next, retryAt: null };
+  return { state: next, granted, retryAt: null };
 }

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { admit, type RequestKind, type ThrottleLimits, type ThrottleState } from "../domain/throttle";
+import { admitUpTo, type RequestKind, type ThrottleLimits, type ThrottleState } from "../domain/throttle";
 import type { Env } from "../env";
 
 /**
@@ -13,10 +13,13 @@ import type { Env } from "../env";
 export class AppThrottle extends DurableObject<Env> {
   private state: ThrottleState = {};
 
-  /** Admits the request (null) or returns when to retry, in epoch milliseconds. */
-  admit(kind: RequestKind, limits: ThrottleLimits): number | null {
-    const result = admit(this.state, kind, limits, Date.now());
+  /**
+   * Grants up to `want` requests of `kind` (at least one), or none with when
+   * to retry, in epoch milliseconds.
+   */
+  lease(kind: RequestKind, limits: ThrottleLimits, want: number): { granted: number; retryAt: number | null } {
+    const result = admitUpTo(this.state, kind, limits, Date.now(), want);
     this.state = result.state;
-    return result.retryAt;
+    return { granted: result.granted, retryAt: result.retryAt };
   }
 }

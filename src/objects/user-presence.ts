@@ -40,6 +40,17 @@ export class UserPresence extends DurableObject<Env> {
   private readonly store: PresenceStore;
   private readonly fade: FadeTimings;
   private flushing: Promise<void> | null = null;
+  /**
+   * What the last settle found. Nothing visible changes before its next
+   * deadline without a write, and every write clears this, so reads until then
+   * are answered from memory, without SQL.
+   */
+  private settled: {
+    state: PresenceState;
+    sequenceNumber: string;
+    changedAt: number | null;
+    validUntil: number;
+  } | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -135,21 +146,22 @@ export class UserPresence extends DurableObject<Env> {
   /** The presence as `audience` may see it now, and when it last changed (null: never written). */
   private async current(audience: Audience): Promise<{ view: PresenceView; changedAt: number | null }> {
     const now = Date.now();
+    if (this.settled && now < this.settled.validUntil) {
+      const { state, sequenceNumber, changedAt } = this.settled;
+      return { view: presenceView(state, now, audience, sequenceNumber, this.fade), changedAt };
+    }
     // D3: a user nobody has written reads as Offline, and the read creates nothing.
     if (!this.store.exists()) {
       return { view: presenceView(EMPTY_STATE, now, audience, formatSequenceNumber(0), this.fade), changedAt: null };
     }
     // The alarm may not have fired yet for a deadline that has passed: settle first,
     // so the answer is right for `now` and carries a sequence number of its own.
-    const { state, sequenceNumber } = await this.settle(now);
-    const changed = this.store.getMeta(CHANGED_KEY);
-    return {
-      view: presenceView(state, now, audience, sequenceNumber, this.fade),
-      changedAt: changed === null ? null : Number(changed),
-    };
+    const { state, sequenceNumber, changedAt } = await this.settle(now);
+    return { view: presenceView(state, now, audience, sequenceNumber, this.fade), changedAt };
   }
 
   async setSession(command: SetSessionCommand): Promise<void> {
+    this.settled = null;
     const now = Date.now();
     this.store.ensureSchema();
     this.store.upsertSession({
@@ -164,6 +176,7 @@ export class UserPresence extends DurableObject<Env> {
 
   /** Returns false when the application has no session (the route answers 404). */
   async clearSession(sessionId: string): Promise<boolean> {
+    this.settled = null;
     if (!this.store.exists()) return false;
     const now = Date.now();
     // An expired session is gone already, even if the alarm has not removed it yet.
@@ -174,6 +187,7 @@ export class UserPresence extends DurableObject<Env> {
   }
 
   async setPreferred(command: SetPreferredCommand): Promise<void> {
+    this.settled = null;
     const now = Date.now();
     this.store.ensureSchema();
     this.store.setPreferred({
@@ -186,12 +200,14 @@ export class UserPresence extends DurableObject<Env> {
   }
 
   async clearPreferred(): Promise<void> {
+    this.settled = null;
     if (!this.store.exists()) return;
     this.store.clearPreferred();
     await this.settle(Date.now());
   }
 
   async setStatusMessage(command: SetStatusMessageCommand): Promise<void> {
+    this.settled = null;
     const now = Date.now();
     if (command === null && !this.store.exists()) return;
     this.store.ensureSchema();
@@ -208,6 +224,7 @@ export class UserPresence extends DurableObject<Env> {
     workLocationType: WorkLocationType,
     placeId: string | null,
   ): Promise<void> {
+    this.settled = null;
     const now = Date.now();
     this.store.ensureSchema();
     this.store.upsertWorkLocation({ layer, source, workLocationType, placeId, localDate: this.today(now), setAt: now });
@@ -216,6 +233,7 @@ export class UserPresence extends DurableObject<Env> {
 
   /** clearAutomaticLocation (one layer) and clearLocation (both layers). */
   async clearWorkLocation(layer?: WorkLocationLayer): Promise<void> {
+    this.settled = null;
     if (!this.store.exists()) return;
     this.store.clearWorkLocation(layer);
     await this.settle(Date.now());
@@ -233,6 +251,7 @@ export class UserPresence extends DurableObject<Env> {
   async updateMailboxSettings(
     patch: MailboxSettingsPatch,
   ): Promise<{ settings: ReturnType<typeof mailboxSettingsView> } | { error: string }> {
+    this.settled = null;
     const current = this.store.exists() ? this.store.mailboxSettings() : DEFAULT_MAILBOX_SETTINGS;
     let merged: ReturnType<typeof mergeMailboxSettings>;
     try {
@@ -264,7 +283,10 @@ export class UserPresence extends DurableObject<Env> {
    * number if what the owner can see changed since the last bump (D10), and
    * re-arms the alarm at the next deadline or deletes it. Idempotent.
    */
-  private async settle(now: number): Promise<{ state: PresenceState; sequenceNumber: string }> {
+  private async settle(
+    now: number,
+  ): Promise<{ state: PresenceState; sequenceNumber: string; changedAt: number | null }> {
+    this.settled = null;
     this.store.deleteExpired(now, this.today(now));
     const state = this.store.load();
     // The owner's view is the most detailed one: any change a reader can see changes it.
@@ -289,7 +311,10 @@ export class UserPresence extends DurableObject<Env> {
     await this.armAlarm(
       deadline === null ? retryOutbox : retryOutbox === null ? deadline : Math.min(deadline, retryOutbox),
     );
-    return { state, sequenceNumber };
+    const changedMeta = this.store.getMeta(CHANGED_KEY);
+    const changedAt = changedMeta === null ? null : Number(changedMeta);
+    this.settled = { state, sequenceNumber, changedAt, validUntil: deadline ?? Number.POSITIVE_INFINITY };
+    return { state, sequenceNumber, changedAt };
   }
 
   /**

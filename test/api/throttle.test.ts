@@ -58,6 +58,21 @@ describe("throttling per (tenant, app) (D20)", () => {
     expect(await statuses(times(4, client.write))).toEqual([200, 200, 200, 429]);
   });
 
+  it("spends grants taken ahead without wasting any: a concurrent burst of exactly the limit all passes", async () => {
+    freezeClockAt(Date.now());
+    // Limits large enough that this Worker takes several admissions per call to the object.
+    const LARGE: Partial<Env> = { THROTTLE_READS_PER_30S: "300", THROTTLE_ALL_PER_30S: "1000" };
+    const tenant = crypto.randomUUID();
+    const app = crypto.randomUUID();
+    const user = newUserId();
+    const t = await token({ tenant, app, user, scopes: "Presence.Read.All" });
+    const read = () => callWith(LARGE, "/v1.0/me/presence", { token: t }).then((r) => r.status);
+    const results: number[] = [];
+    for (let wave = 0; wave < 6; wave++) results.push(...(await Promise.all(times(50, null).map(read))));
+    expect(results.filter((s) => s === 200)).toHaveLength(300);
+    expect(await read()).toBe(429);
+  });
+
   it("admits again once Retry-After has passed", async () => {
     const t0 = Date.now();
     freezeClockAt(t0);

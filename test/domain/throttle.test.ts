@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { admit, type RequestKind, THROTTLE_WINDOW_MS, type ThrottleState } from "../../src/domain/throttle";
+import { admit, admitUpTo, type RequestKind, THROTTLE_WINDOW_MS, type ThrottleState } from "../../src/domain/throttle";
 
 const W = THROTTLE_WINDOW_MS;
 
@@ -87,6 +87,24 @@ describe("throttle buckets (D20)", () => {
         },
       ),
     );
+  });
+
+  it("grants what is asked while every bucket counted holds that much, then one at a time, then none", () => {
+    const limits = { reads: 10, all: 100 };
+    const first = admitUpTo({}, "read", limits, 0, 4);
+    expect([first.granted, first.retryAt]).toEqual([4, null]);
+    let state = first.state;
+    const ones: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const next = admitUpTo(state, "read", limits, 0, 50);
+      ones.push(next.granted);
+      state = next.state;
+    }
+    expect(ones).toEqual([1, 1, 1, 1, 1, 1]);
+    const refused = admitUpTo(state, "read", limits, 0, 5);
+    expect([refused.granted, refused.retryAt]).toEqual([0, W / 10]);
+    // The overall bucket gave 10 to the reads; other requests still find 90.
+    expect(admitUpTo(refused.state, "other", limits, 0, 90).granted).toBe(90);
   });
 
   it("refills nothing when the clock steps back", () => {
