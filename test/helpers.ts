@@ -17,6 +17,9 @@ export const OTHER_APP = "33333333-3333-4333-8333-333333333333";
  */
 export const freezeClockAt = (ms: number) => vi.useFakeTimers({ now: ms, toFake: ["Date"] });
 
+/** The user's Durable Object in the test tenant, for alarms and storage checks. */
+export const userObject = (user: string, tenant = TENANT) => env.USER_PRESENCE.getByName(`${tenant}:${user}`);
+
 /** A fresh user id per test: storage is shared by the tests of one file. */
 export function newUserId(): string {
   return crypto.randomUUID();

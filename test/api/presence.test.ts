@@ -1,22 +1,19 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   APP,
   appToken,
   call,
   expectGraphError,
+  freezeClockAt,
   getPresence,
   newUserId,
   OTHER_APP,
-  TENANT,
+  userObject,
   userToken,
 } from "../helpers";
 
 const MIN = 60_000;
-const stubOf = (user: string) => env.USER_PRESENCE.getByName(`${TENANT}:${user}`);
-/** Freezes the clock (for the test and the objects, which share the isolate) at `ms`. */
-const at = (ms: number) => vi.useFakeTimers({ now: ms, toFake: ["Date"] });
 
 afterEach(() => {
   vi.useRealTimers();
@@ -64,7 +61,7 @@ describe("GET presence", () => {
   it("creates no storage when reading a user nobody has written", async () => {
     const user = newUserId();
     await getPresence(`/v1.0/users/${user}/presence`, await userToken(user));
-    const tables = await runInDurableObject(stubOf(user), (_instance, state) =>
+    const tables = await runInDurableObject(userObject(user), (_instance, state) =>
       state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table'").toArray(),
     );
     expect(tables).toEqual([]);
@@ -474,15 +471,15 @@ describe("status message", () => {
 describe("deadlines fire through the alarm", () => {
   it("fades an Available session to idle, then away, then expires it, bumping sequenceNumber each time", async () => {
     const t0 = Date.UTC(2030, 0, 1, 12, 0, 0);
-    at(t0);
+    freezeClockAt(t0);
     const user = newUserId();
     const t = await userToken(user, undefined, { expiresIn: 86_400 });
     await act(user, "setPresence", { ...available, expirationDuration: "PT20M" }, t);
-    const stub = stubOf(user);
+    const stub = userObject(user);
     expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBe(t0 + 5 * MIN);
     const first = await getPresence(`/v1.0/me/presence`, t);
 
-    at(t0 + 5 * MIN);
+    freezeClockAt(t0 + 5 * MIN);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     // Reads at the alarm's own time: what the alarm stored is what a reader sees.
     const idle = await getPresence(`/v1.0/me/presence`, t);
@@ -490,13 +487,13 @@ describe("deadlines fire through the alarm", () => {
     expect(idle.sequenceNumber > first.sequenceNumber).toBe(true);
     expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBe(t0 + 10 * MIN);
 
-    at(t0 + 10 * MIN);
+    freezeClockAt(t0 + 10 * MIN);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     const away = await getPresence(`/v1.0/me/presence`, t);
     expect(away).toMatchObject({ availability: "Away", activity: "Away" });
     expect(away.sequenceNumber > idle.sequenceNumber).toBe(true);
 
-    at(t0 + 20 * MIN);
+    freezeClockAt(t0 + 20 * MIN);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     const gone = await getPresence(`/v1.0/me/presence`, t);
     expect(gone).toMatchObject({ availability: "Offline", activity: "Offline" });
@@ -507,11 +504,11 @@ describe("deadlines fire through the alarm", () => {
 
   it("bumps sequenceNumber in the alarm itself, with no request", async () => {
     const t0 = Date.UTC(2030, 0, 2, 12, 0, 0);
-    at(t0);
+    freezeClockAt(t0);
     const user = newUserId();
     const t = await userToken(user, undefined, { expiresIn: 86_400 });
     await act(user, "setPresence", { ...available, availability: "Busy", activity: "InACall" }, t);
-    const stub = stubOf(user);
+    const stub = userObject(user);
     const readSequence = () =>
       runInDurableObject(
         stub,
@@ -519,7 +516,7 @@ describe("deadlines fire through the alarm", () => {
           state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'sequence'").one().value,
       );
     const before = await readSequence();
-    at(t0 + 5 * MIN);
+    freezeClockAt(t0 + 5 * MIN);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(Number(await readSequence())).toBe(Number(before) + 1);
     expect(await getPresence(`/v1.0/me/presence`, t)).toMatchObject({ availability: "Offline" });
@@ -527,7 +524,7 @@ describe("deadlines fire through the alarm", () => {
 
   it("expires preferred presence and status message on time", async () => {
     const t0 = Date.UTC(2030, 0, 3, 12, 0, 0);
-    at(t0);
+    freezeClockAt(t0);
     const user = newUserId();
     const t = await userToken(user, undefined, { expiresIn: 86_400 * 10 });
     await act(
@@ -553,16 +550,16 @@ describe("deadlines fire through the alarm", () => {
       },
       t,
     );
-    const stub = stubOf(user);
+    const stub = userObject(user);
 
-    at(t0 + 10 * MIN);
+    freezeClockAt(t0 + 10 * MIN);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await getPresence(`/v1.0/me/presence`, t)).toMatchObject({
       availability: "DoNotDisturb",
       statusMessage: null,
     });
 
-    at(t0 + 30 * MIN);
+    freezeClockAt(t0 + 30 * MIN);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await getPresence(`/v1.0/me/presence`, t)).toMatchObject({ availability: "Busy", activity: "InACall" });
     expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBe(t0 + 240 * MIN);
@@ -570,26 +567,28 @@ describe("deadlines fire through the alarm", () => {
 
   it("applies the default preferred-presence expiry of one day for Busy (D6)", async () => {
     const t0 = Date.UTC(2030, 0, 4, 12, 0, 0);
-    at(t0);
+    freezeClockAt(t0);
     const user = newUserId();
     const t = await userToken(user, undefined, { expiresIn: 86_400 * 10 });
     await act(user, "setUserPreferredPresence", { availability: "Busy", activity: "Busy" }, t);
-    expect(await runInDurableObject(stubOf(user), (_i, state) => state.storage.getAlarm())).toBe(t0 + 24 * 60 * MIN);
+    expect(await runInDurableObject(userObject(user), (_i, state) => state.storage.getAlarm())).toBe(
+      t0 + 24 * 60 * MIN,
+    );
   });
 
   it("answers reads correctly between deadlines even before the alarm has run", async () => {
     const t0 = Date.UTC(2030, 0, 5, 12, 0, 0);
-    at(t0);
+    freezeClockAt(t0);
     const user = newUserId();
     const t = await userToken(user, undefined, { expiresIn: 86_400 });
     await act(user, "setPresence", { ...available, expirationDuration: "PT1H" }, t);
     const first = await getPresence(`/v1.0/me/presence`, t);
-    at(t0 + 7 * MIN);
+    freezeClockAt(t0 + 7 * MIN);
     const idle = await getPresence(`/v1.0/me/presence`, t);
     expect(idle).toMatchObject({ availability: "AvailableIdle", activity: "Inactive" });
     expect(idle.sequenceNumber > first.sequenceNumber).toBe(true);
     // The alarm that then fires finds nothing new to announce.
-    expect(await runDurableObjectAlarm(stubOf(user))).toBe(true);
+    expect(await runDurableObjectAlarm(userObject(user))).toBe(true);
     expect((await getPresence(`/v1.0/me/presence`, t)).sequenceNumber).toBe(idle.sequenceNumber);
   });
 });

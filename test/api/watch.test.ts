@@ -1,11 +1,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { APP, appToken, call, expectGraphError, newUserId, TENANT, userToken } from "../helpers";
+import { APP, appToken, call, expectGraphError, freezeClockAt, newUserId, userObject, userToken } from "../helpers";
 import { openWatch, settleEvents, type TestSocket } from "../sockets";
 
-const stubOf = (user: string) => env.USER_PRESENCE.getByName(`${TENANT}:${user}`);
-const at = (ms: number) => vi.useFakeTimers({ now: ms, toFake: ["Date"] });
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -73,13 +70,13 @@ describe("watching one user", () => {
 
   it("sends an alarm-driven fade to a watcher, with no request", async () => {
     const t0 = Date.UTC(2031, 0, 1, 9, 0);
-    at(t0);
+    freezeClockAt(t0);
     const user = newUserId();
     await setPresence(user, "Available", "Available");
     const socket = await mustOpen(`/v1.0/users/${user}/presence/watch`, await appToken(["Presence.Read.All"]));
     expect(presenceOf(await socket.next())).toMatchObject({ availability: "Available" });
-    at(t0 + 5 * 60_000);
-    expect(await runDurableObjectAlarm(stubOf(user))).toBe(true);
+    freezeClockAt(t0 + 5 * 60_000);
+    expect(await runDurableObjectAlarm(userObject(user))).toBe(true);
     expect(presenceOf(await socket.next())).toMatchObject({ availability: "AvailableIdle", activity: "Inactive" });
     socket.close();
   });
@@ -131,7 +128,7 @@ describe("watching one user", () => {
     await staying.next();
     closing.close();
     await settleEvents();
-    const open = await runInDurableObject(stubOf(user), (_i, state) =>
+    const open = await runInDurableObject(userObject(user), (_i, state) =>
       state.getWebSockets().filter((ws) => ws.readyState === WebSocket.OPEN),
     );
     expect(open).toHaveLength(1);
@@ -211,7 +208,7 @@ describe("watching many users on one socket", () => {
     // Only a's change arrives: b is no longer watched.
     expect(presenceOf(await socket.nextOf("presence"))).toMatchObject({ id: a, availability: "Away" });
     expect(
-      await runInDurableObject(stubOf(b), (_i, s) => s.storage.sql.exec("SELECT * FROM hub_watchers").toArray()),
+      await runInDurableObject(userObject(b), (_i, s) => s.storage.sql.exec("SELECT * FROM hub_watchers").toArray()),
     ).toEqual([]);
     socket.close();
   });
@@ -257,10 +254,10 @@ describe("watching many users on one socket", () => {
 
   it("says when each presence last changed: on snapshots and changes, null for a user nobody wrote", async () => {
     const t0 = Date.UTC(2031, 2, 3, 9, 0);
-    at(t0);
+    freezeClockAt(t0);
     const [written, nobody] = [newUserId(), newUserId()];
     await setPresence(written, "Busy", "InACall");
-    at(t0 + 60_000);
+    freezeClockAt(t0 + 60_000);
     // A read that changes nothing leaves the time alone.
     const socket = await mustOpen(`/v1.0/communications/presences/watch`, await reader());
     socket.send({ type: "subscribe", ids: [written, nobody] });
@@ -272,7 +269,7 @@ describe("watching many users on one socket", () => {
     expect(snapshots.get(written)).toBe(new Date(t0).toISOString());
     expect(snapshots.get(nobody)).toBeNull();
     await socket.nextOf("subscribed");
-    at(t0 + 120_000);
+    freezeClockAt(t0 + 120_000);
     await setPresence(written, "Away", "Away");
     expect(await socket.nextOf("presence")).toMatchObject({
       presence: { id: written, availability: "Away" },
@@ -337,7 +334,7 @@ describe("watching many users on one socket", () => {
     socket.send({ type: "subscribe", ids: users });
     await socket.nextOf("subscribed");
     const watchers = (u: string) =>
-      runInDurableObject(stubOf(u), (_i, s) => s.storage.sql.exec("SELECT hub_id FROM hub_watchers").toArray());
+      runInDurableObject(userObject(u), (_i, s) => s.storage.sql.exec("SELECT hub_id FROM hub_watchers").toArray());
     expect(await watchers(users[0] as string)).toHaveLength(1);
     socket.close();
     for (let i = 0; i < 50 && (await watchers(users[2] as string)).length > 0; i++) await settleEvents();

@@ -1,21 +1,19 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   APP,
   appToken,
   call,
   expectGraphError,
+  freezeClockAt,
   getPresence,
   newUserId,
   OTHER_APP,
-  TENANT,
+  userObject,
   userToken,
 } from "../helpers";
 
-const stubOf = (user: string) => env.USER_PRESENCE.getByName(`${TENANT}:${user}`);
-const at = (ms: number) => vi.useFakeTimers({ now: ms, toFake: ["Date"] });
-const alarmOf = (user: string) => runInDurableObject(stubOf(user), (_i, state) => state.storage.getAlarm());
+const alarmOf = (user: string) => runInDurableObject(userObject(user), (_i, state) => state.storage.getAlarm());
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -135,7 +133,7 @@ describe("work location actions", () => {
   it("vanishes at the user's local midnight (Tokyo), through the alarm", async () => {
     // 2030-06-10 23:00 in Tokyo is 14:00 UTC; Tokyo's midnight is 15:00 UTC.
     const t0 = Date.UTC(2030, 5, 10, 14, 0);
-    at(t0);
+    freezeClockAt(t0);
     const user = newUserId();
     const t = await userToken(user, ALL_SCOPES, { expiresIn: 86_400 });
     expect((await patch(`/v1.0/me/mailboxSettings`, t, { timeZone: "Tokyo Standard Time" })).status).toBe(200);
@@ -144,8 +142,8 @@ describe("work location actions", () => {
     expect(set.workLocation).toEqual({ workLocationType: "office", source: "manual", placeId: null });
     expect(await alarmOf(user)).toBe(Date.UTC(2030, 5, 10, 15, 0));
 
-    at(Date.UTC(2030, 5, 10, 15, 0));
-    expect(await runDurableObjectAlarm(stubOf(user))).toBe(true);
+    freezeClockAt(Date.UTC(2030, 5, 10, 15, 0));
+    expect(await runDurableObjectAlarm(userObject(user))).toBe(true);
     const after = await getPresence(`/v1.0/me/presence`, t);
     expect(after.workLocation).toEqual({ workLocationType: "unspecified", source: "none", placeId: null });
     expect(after.sequenceNumber > set.sequenceNumber).toBe(true);
@@ -154,7 +152,7 @@ describe("work location actions", () => {
 
   it("belongs to UTC's date when no time zone is set", async () => {
     const t0 = Date.UTC(2030, 5, 11, 23, 30);
-    at(t0);
+    freezeClockAt(t0);
     const user = newUserId();
     const t = await userToken(user, undefined, { expiresIn: 86_400 });
     await post(`/v1.0/me/presence/setAutomaticLocation`, t, { workLocationType: "remote" });
@@ -232,7 +230,7 @@ describe("mailboxSettings and out of office", () => {
 
   it("turns out of office on and off exactly at the scheduled window's edges, through the alarm", async () => {
     const t0 = Date.UTC(2030, 6, 1, 6, 0);
-    at(t0);
+    freezeClockAt(t0);
     const user = newUserId();
     const t = await userToken(user, ALL_SCOPES, { expiresIn: 86_400 * 3 });
     const response = await patch(`/v1.0/me/mailboxSettings`, t, {
@@ -251,8 +249,8 @@ describe("mailboxSettings and out of office", () => {
     expect(before.outOfOfficeSettings).toEqual({ isOutOfOffice: false, message: null });
     expect(await alarmOf(user)).toBe(start);
 
-    at(start);
-    expect(await runDurableObjectAlarm(stubOf(user))).toBe(true);
+    freezeClockAt(start);
+    expect(await runDurableObjectAlarm(userObject(user))).toBe(true);
     const during = await getPresence(`/v1.0/me/presence`, t);
     expect(during).toMatchObject({
       activity: "OutOfOffice",
@@ -261,8 +259,8 @@ describe("mailboxSettings and out of office", () => {
     expect(during.sequenceNumber > before.sequenceNumber).toBe(true);
     expect(await alarmOf(user)).toBe(end);
 
-    at(end);
-    expect(await runDurableObjectAlarm(stubOf(user))).toBe(true);
+    freezeClockAt(end);
+    expect(await runDurableObjectAlarm(userObject(user))).toBe(true);
     const afterwards = await getPresence(`/v1.0/me/presence`, t);
     expect(afterwards).toMatchObject({
       activity: "Offline",
