@@ -18,6 +18,9 @@ import { measureLatencies, measureThroughput, median, percentile } from "./stats
 process.env.WRANGLER_LOG ??= "error";
 
 const quick = process.argv.includes("--quick");
+// `--case <words>` runs only the cases whose name contains the words (for working on one case).
+const only = process.argv.includes("--case") ? (process.argv[process.argv.indexOf("--case") + 1] ?? "") : "";
+const selected = (name: string) => name.toLowerCase().includes(only.toLowerCase());
 const SECONDS = quick ? 2 : 10;
 const WATCHERS = quick ? 250 : 1000;
 const FANOUT_CHANGES = quick ? 10 : 20;
@@ -102,114 +105,131 @@ async function main() {
         }),
       );
 
-    // 1. GET presence, 50 clients (each an application of its own, as D20 limits each
-    // application to 1,500 reads per 30 s), each reading its own user.
-    console.log("GET presence...");
-    for (let i = 0; i < CONCURRENCY; i++) await (await setPresence(guid(i), writer, appId, true)).arrayBuffer();
-    const readers = await Promise.all(
-      Array.from({ length: CONCURRENCY }, (_, i) => sign({ appid: guid(0xd000 + i), roles: ["Presence.Read.All"] })),
-    );
-    const read = async (url: (client: number) => string, init?: (client: number) => RequestInit) => {
-      await measureThroughput(WARM_UP_MS, CONCURRENCY, (client) => fetch(url(client), init?.(client)));
-      return measureThroughput(SECONDS * 1000, CONCURRENCY, (client) => fetch(url(client), init?.(client)));
-    };
-    const readBase = await read((client) => `${baseline.url}/read/user-${client}`);
-    const readService = await read(
-      (client) => `${service.url}/v1.0/users/${guid(client)}/presence`,
-      (client) => ({ headers: { authorization: `Bearer ${readers[client]}` } }),
-    );
-    record(throughputCase("GET presence, 50 concurrent clients", readService, readBase, 0.6, "read"));
-
-    // 2. setPresence on one user from 50 applications.
-    console.log("setPresence on one user, 50 apps...");
-    const apps = await Promise.all(
-      Array.from({ length: CONCURRENCY }, async (_, i) => {
-        const id = guid(0xb000 + i);
-        return { id, token: await sign({ appid: id, roles: ["Presence.ReadWrite.All"] }) };
-      }),
-    );
-    const hotUser = guid(0xface);
     const write =
       (url: (client: number, n: number) => string, init: (client: number, n: number) => RequestInit) => async () => {
         await measureThroughput(WARM_UP_MS, CONCURRENCY, (c, n) => fetch(url(c, n), init(c, n)));
         return measureThroughput(SECONDS * 1000, CONCURRENCY, (c, n) => fetch(url(c, n), init(c, n)));
       };
-    const writeOneBase = await write(
-      () => `${baseline.url}/write/hot`,
-      () => ({ method: "POST" }),
-    )();
-    const writeOneService = await measureWrites((c, n) => {
-      const app = apps[c] as { id: string; token: string };
-      return setPresence(hotUser, app.token, app.id, n % 2 === 0);
-    });
-    record(throughputCase("setPresence on one user, 50 concurrent apps", writeOneService, writeOneBase, 0.5, "write"));
 
-    // 3. setPresence on 1,000 users, 50 clients.
-    console.log("setPresence on 1,000 users...");
-    const userOf = (c: number, n: number) => (c * 7919 + n * 50) % 1000;
-    // Every user is written once first, on both sides, so the figure is the steady state
-    // rather than the one-time creation of 1,000 objects.
-    const everyUser = Array.from({ length: 1000 }, (_, u) => u);
-    for (let i = 0; i < everyUser.length; i += CONCURRENCY) {
-      await Promise.all(
-        everyUser
-          .slice(i, i + CONCURRENCY)
-          .flatMap((u) => [
-            fetch(`${baseline.url}/write/user-${u}`, { method: "POST" }).then((r) => r.arrayBuffer()),
-            setPresence(guid(0x10000 + u), writer, appId, false).then((r) => r.arrayBuffer()),
-          ]),
+    if (selected("GET presence")) {
+      // 1. GET presence, 50 clients (each an application of its own, as D20 limits each
+      // application to 1,500 reads per 30 s), each reading its own user.
+      console.log("GET presence...");
+      for (let i = 0; i < CONCURRENCY; i++) await (await setPresence(guid(i), writer, appId, true)).arrayBuffer();
+      const readers = await Promise.all(
+        Array.from({ length: CONCURRENCY }, (_, i) => sign({ appid: guid(0xd000 + i), roles: ["Presence.Read.All"] })),
+      );
+      const read = async (url: (client: number) => string, init?: (client: number) => RequestInit) => {
+        await measureThroughput(WARM_UP_MS, CONCURRENCY, (client) => fetch(url(client), init?.(client)));
+        return measureThroughput(SECONDS * 1000, CONCURRENCY, (client) => fetch(url(client), init?.(client)));
+      };
+      const readBase = await read((client) => `${baseline.url}/read/user-${client}`);
+      const readService = await read(
+        (client) => `${service.url}/v1.0/users/${guid(client)}/presence`,
+        (client) => ({ headers: { authorization: `Bearer ${readers[client]}` } }),
+      );
+      record(throughputCase("GET presence, 50 concurrent clients", readService, readBase, 0.6, "read"));
+    }
+
+    if (selected("setPresence on one user")) {
+      // 2. setPresence on one user from 50 applications.
+      console.log("setPresence on one user, 50 apps...");
+      const apps = await Promise.all(
+        Array.from({ length: CONCURRENCY }, async (_, i) => {
+          const id = guid(0xb000 + i);
+          return { id, token: await sign({ appid: id, roles: ["Presence.ReadWrite.All"] }) };
+        }),
+      );
+      const hotUser = guid(0xface);
+      const writeOneBase = await write(
+        () => `${baseline.url}/write/hot`,
+        () => ({ method: "POST" }),
+      )();
+      const writeOneService = await measureWrites((c, n) => {
+        const app = apps[c] as { id: string; token: string };
+        return setPresence(hotUser, app.token, app.id, n % 2 === 0);
+      });
+      record(
+        throughputCase("setPresence on one user, 50 concurrent apps", writeOneService, writeOneBase, 0.5, "write"),
       );
     }
-    const writeManyBase = await write(
-      (c, n) => `${baseline.url}/write/user-${userOf(c, n)}`,
-      () => ({ method: "POST" }),
-    )();
-    const writeManyService = await measureWrites((c, n) =>
-      setPresence(guid(0x10000 + userOf(c, n)), writer, appId, n % 2 === 0),
-    );
-    record(throughputCase("setPresence on 1,000 users, 50 concurrent", writeManyService, writeManyBase, 0.5, "write"));
 
-    // 4. getPresencesByUserId with 650 ids, half never written.
-    console.log("getPresencesByUserId, 650 ids...");
-    const ids = Array.from({ length: 650 }, (_, i) => guid(0x20000 + i));
-    for (let i = 0; i < ids.length; i += 2)
-      await (await setPresence(ids[i] as string, writer, appId, true)).arrayBuffer();
-    const batchOnce = async () => {
-      const response = await fetch(`${service.url}/v1.0/communications/getPresencesByUserId`, json(reader, { ids }));
-      if (!response.ok) throw new Error(`getPresencesByUserId: ${response.status}`);
-      await response.arrayBuffer();
-      return undefined;
-    };
-    const rpcOnce = async () => {
-      await (await fetch(`${baseline.url}/rpc650`, { method: "POST" })).arrayBuffer();
-      return undefined;
-    };
-    await measureLatencies(3, batchOnce);
-    await measureLatencies(3, rpcOnce);
-    const batch = await measureLatencies(BATCH_SAMPLES, batchOnce);
-    const rpc = await measureLatencies(BATCH_SAMPLES, rpcOnce);
-    record({
-      name: "getPresencesByUserId with 650 ids (half never written)",
-      figure: "median latency (ms)",
-      value: median(batch),
-      baseline: median(rpc),
-      ratio: median(batch) / median(rpc),
-      target: "median at most 3 x 650 parallel no-op RPCs",
-      met: median(batch) <= 3 * median(rpc),
-      notes: `p99 ${round(percentile(batch, 99))} ms vs ${round(percentile(rpc, 99))} ms`,
-    });
+    if (selected("setPresence on 1,000 users")) {
+      // 3. setPresence on 1,000 users, 50 clients.
+      console.log("setPresence on 1,000 users...");
+      const userOf = (c: number, n: number) => (c * 7919 + n * 50) % 1000;
+      // Every user is written once first, on both sides, so the figure is the steady state
+      // rather than the one-time creation of 1,000 objects.
+      const everyUser = Array.from({ length: 1000 }, (_, u) => u);
+      for (let i = 0; i < everyUser.length; i += CONCURRENCY) {
+        await Promise.all(
+          everyUser
+            .slice(i, i + CONCURRENCY)
+            .flatMap((u) => [
+              fetch(`${baseline.url}/write/user-${u}`, { method: "POST" }).then((r) => r.arrayBuffer()),
+              setPresence(guid(0x10000 + u), writer, appId, false).then((r) => r.arrayBuffer()),
+            ]),
+        );
+      }
+      const writeManyBase = await write(
+        (c, n) => `${baseline.url}/write/user-${userOf(c, n)}`,
+        () => ({ method: "POST" }),
+      )();
+      const writeManyService = await measureWrites((c, n) =>
+        setPresence(guid(0x10000 + userOf(c, n)), writer, appId, n % 2 === 0),
+      );
+      record(
+        throughputCase("setPresence on 1,000 users, 50 concurrent", writeManyService, writeManyBase, 0.5, "write"),
+      );
+    }
 
-    // 5. A change reaching many watchers.
-    console.log(`A change reaching ${WATCHERS} watchers...`);
-    record(
-      await fanOutCase(service.url, baseline.url, reader, (busy) => setPresence(guid(0xfa0), writer, appId, busy)),
-    );
+    if (selected("getPresencesByUserId")) {
+      // 4. getPresencesByUserId with 650 ids, half never written.
+      console.log("getPresencesByUserId, 650 ids...");
+      const ids = Array.from({ length: 650 }, (_, i) => guid(0x20000 + i));
+      for (let i = 0; i < ids.length; i += 2)
+        await (await setPresence(ids[i] as string, writer, appId, true)).arrayBuffer();
+      const batchOnce = async () => {
+        const response = await fetch(`${service.url}/v1.0/communications/getPresencesByUserId`, json(reader, { ids }));
+        if (!response.ok) throw new Error(`getPresencesByUserId: ${response.status}`);
+        await response.arrayBuffer();
+        return undefined;
+      };
+      const rpcOnce = async () => {
+        await (await fetch(`${baseline.url}/rpc650`, { method: "POST" })).arrayBuffer();
+        return undefined;
+      };
+      await measureLatencies(3, batchOnce);
+      await measureLatencies(3, rpcOnce);
+      const batch = await measureLatencies(BATCH_SAMPLES, batchOnce);
+      const rpc = await measureLatencies(BATCH_SAMPLES, rpcOnce);
+      record({
+        name: "getPresencesByUserId with 650 ids (half never written)",
+        figure: "median latency (ms)",
+        value: median(batch),
+        baseline: median(rpc),
+        ratio: median(batch) / median(rpc),
+        target: "median at most 3 x 650 parallel no-op RPCs",
+        met: median(batch) <= 3 * median(rpc),
+        notes: `p99 ${round(percentile(batch, 99))} ms vs ${round(percentile(rpc, 99))} ms`,
+      });
+    }
 
-    // 6. A change reaching a webhook.
-    console.log("A change reaching a webhook...");
-    record(
-      await webhookCase(service.url, baseline.url, reader, (busy) => setPresence(guid(0xeb0), writer, appId, busy)),
-    );
+    if (selected("watchers")) {
+      // 5. A change reaching many watchers.
+      console.log(`A change reaching ${WATCHERS} watchers...`);
+      record(
+        await fanOutCase(service.url, baseline.url, reader, (busy) => setPresence(guid(0xfa0), writer, appId, busy)),
+      );
+    }
+
+    if (selected("webhook")) {
+      // 6. A change reaching a webhook.
+      console.log("A change reaching a webhook...");
+      record(
+        await webhookCase(service.url, baseline.url, reader, (busy) => setPresence(guid(0xeb0), writer, appId, busy)),
+      );
+    }
   } finally {
     await service.stop();
     await baseline.stop();

@@ -262,11 +262,15 @@ export class UserPresence extends DurableObject<Env> {
     }
     this.store.ensureSchema();
     this.store.setMailboxSettings(merged);
+    // A new time zone can end today's work-location signals: look again at what expired.
+    this.nextDeadlineAt = undefined;
     await this.settle(Date.now());
     return { settings: mailboxSettingsView(merged) };
   }
 
   override async alarm(): Promise<void> {
+    // The alarm that is running is no longer set; settle arms the next one.
+    this.alarmAt = null;
     try {
       if (!this.store.exists()) return;
       await this.settle(Date.now());
@@ -287,7 +291,11 @@ export class UserPresence extends DurableObject<Env> {
     now: number,
   ): Promise<{ state: PresenceState; sequenceNumber: string; changedAt: number | null }> {
     this.settled = null;
-    this.store.deleteExpired(now, this.today(now));
+    // Nothing stored expires before the previous settle's next deadline (the earliest
+    // fade, expiry or midnight), and what a write adds lies in the future.
+    if (this.nextDeadlineAt === undefined || (this.nextDeadlineAt !== null && now >= this.nextDeadlineAt)) {
+      this.store.deleteExpired(now, this.today(now));
+    }
     const state = this.store.load();
     // The owner's view is the most detailed one: any change a reader can see changes it.
     const visible = JSON.stringify(presenceView(state, now, "owner", "", this.fade));
@@ -295,11 +303,16 @@ export class UserPresence extends DurableObject<Env> {
       this.store.getMeta(VISIBLE_KEY) ?? JSON.stringify(presenceView(EMPTY_STATE, now, "owner", "", this.fade));
     let counter = Number(this.store.getMeta(SEQUENCE_KEY) ?? 0);
     const changed = visible !== previous;
+    let changedAt: number | null;
     if (changed) {
       counter += 1;
+      changedAt = now;
       this.store.setMeta(SEQUENCE_KEY, String(counter));
       this.store.setMeta(VISIBLE_KEY, visible);
       this.store.setMeta(CHANGED_KEY, String(now));
+    } else {
+      const changedMeta = this.store.getMeta(CHANGED_KEY);
+      changedAt = changedMeta === null ? null : Number(changedMeta);
     }
     const sequenceNumber = formatSequenceNumber(counter);
     if (changed) {
@@ -307,12 +320,11 @@ export class UserPresence extends DurableObject<Env> {
       this.broadcast(state, now, sequenceNumber);
     }
     const deadline = nextDeadline(state, now, this.fade);
+    this.nextDeadlineAt = deadline;
     const retryOutbox = this.store.outbox().length > 0 ? now + OUTBOX_RETRY_MS : null;
     await this.armAlarm(
       deadline === null ? retryOutbox : retryOutbox === null ? deadline : Math.min(deadline, retryOutbox),
     );
-    const changedMeta = this.store.getMeta(CHANGED_KEY);
-    const changedAt = changedMeta === null ? null : Number(changedMeta);
     this.settled = { state, sequenceNumber, changedAt, validUntil: deadline ?? Number.POSITIVE_INFINITY };
     return { state, sequenceNumber, changedAt };
   }
@@ -407,13 +419,23 @@ export class UserPresence extends DurableObject<Env> {
     return localDateAt(now, this.store.mailboxSettings().timeZone);
   }
 
+  /** The last settle's next deadline: null when nothing was due, undefined before the first settle. */
+  private nextDeadlineAt: number | null | undefined;
+
+  /** The alarm as this object last set it; undefined until read once (after a restart or eviction). */
+  private alarmAt: number | null | undefined;
+
   private async armAlarm(deadline: number | null): Promise<void> {
-    const current = await this.ctx.storage.getAlarm();
-    if (deadline === null) {
-      if (current !== null) await this.ctx.storage.deleteAlarm();
-    } else if (current !== deadline) {
-      await this.ctx.storage.setAlarm(deadline);
-    }
+    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
+    if (deadline === this.alarmAt) return;
+    // An alarm already set no later than the deadline stays: when it fires, the
+    // settle re-arms at the true next deadline. A refreshed session moves its
+    // deadlines later on every write; moving the alarm each time cost a storage
+    // write per request, where an early alarm costs one wake-up.
+    if (deadline !== null && this.alarmAt !== null && this.alarmAt <= deadline) return;
+    if (deadline === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(deadline);
+    this.alarmAt = deadline;
   }
 }
 
