@@ -300,9 +300,11 @@ async function fanOutCase(
   let allArrived: (() => void) | null = null;
   for (const ws of sockets) {
     ws.addEventListener("message", (event) => {
+      // The arrival time is taken first; parsing 1,000 messages in this one process is the client's cost, not the service's.
+      const at = performance.now();
       const message = JSON.parse(String(event.data)) as { presence: { sequenceNumber: string } };
       if (before !== "" && message.presence.sequenceNumber > before && !arrived.has(ws)) {
-        arrived.set(ws, performance.now());
+        arrived.set(ws, at);
         if (arrived.size === sockets.length) allArrived?.();
       }
     });
