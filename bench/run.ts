@@ -236,8 +236,12 @@ async function main() {
   }
 
   printTable(results);
-  await writeFile("bench/results.json", `${JSON.stringify({ quick, cases: results }, null, 2)}\n`);
-  console.log("Wrote bench/results.json");
+  if (only) {
+    console.log("Ran only the cases matching --case; bench/results.json is left as it was.");
+  } else {
+    await writeFile("bench/results.json", `${JSON.stringify({ quick, cases: results }, null, 2)}\n`);
+    console.log("Wrote bench/results.json");
+  }
 
   async function measureWrites(request: (client: number, n: number) => Promise<Response>) {
     await measureThroughput(WARM_UP_MS, CONCURRENCY, request);
