@@ -90,9 +90,18 @@ type WorkLocationRow = {
 /**
  * All SQL of one user's presence. Every method is synchronous, so a sequence
  * of calls with no `await` between them commits as one transaction.
+ *
+ * The object is the only writer of these rows, so the store keeps a copy of
+ * what it read or wrote (write-through): a settle after a write then costs no
+ * SELECTs. The copy starts empty whenever the object starts.
  */
 export class PresenceStore {
   private schemaReady = false;
+  private state: PresenceState | null = null;
+  private readonly meta = new Map<string, string | null>();
+  private subscriberRows: { subscriptionId: string; appId: string; audience: Audience }[] | null = null;
+  private hubRows: { hubId: string; audience: Audience }[] | null = null;
+  private outboxRows: { id: number; jobs: string }[] | null = null;
 
   constructor(private readonly sql: SqlStorage) {}
 
@@ -121,7 +130,22 @@ export class PresenceStore {
     this.schemaReady = true;
   }
 
+  /** Forgets the copy, so the next read comes from SQL (after a failed write, say). */
+  forgetCopy(): void {
+    this.state = null;
+    this.meta.clear();
+    this.subscriberRows = null;
+    this.hubRows = null;
+    this.outboxRows = null;
+  }
+
   load(): PresenceState {
+    this.state ??= this.loadFromSql();
+    const s = this.state;
+    return { ...s, sessions: [...s.sessions], workLocationSignals: [...s.workLocationSignals] };
+  }
+
+  private loadFromSql(): PresenceState {
     const sessions = this.sql
       .exec<SessionRow>("SELECT * FROM sessions")
       .toArray()
@@ -160,16 +184,27 @@ export class PresenceStore {
           setAt: r.set_at,
         }),
       );
-    return { sessions, preferred, statusMessage, workLocationSignals, mailboxSettings: this.mailboxSettings() };
+    return {
+      sessions,
+      preferred,
+      statusMessage,
+      workLocationSignals,
+      mailboxSettings: this.mailboxSettingsFromSql(),
+    };
   }
 
   mailboxSettings(): MailboxSettings {
+    return this.state?.mailboxSettings ?? this.mailboxSettingsFromSql();
+  }
+
+  private mailboxSettingsFromSql(): MailboxSettings {
     const [row] = this.sql.exec<{ json: string }>("SELECT json FROM mailbox_settings").toArray();
     return row ? (JSON.parse(row.json) as MailboxSettings) : DEFAULT_MAILBOX_SETTINGS;
   }
 
   setMailboxSettings(settings: MailboxSettings): void {
     this.sql.exec("INSERT OR REPLACE INTO mailbox_settings (singleton, json) VALUES (1, ?)", JSON.stringify(settings));
+    if (this.state) this.state.mailboxSettings = settings;
   }
 
   upsertWorkLocation(s: WorkLocationSignal): void {
@@ -183,12 +218,21 @@ export class PresenceStore {
       s.localDate,
       s.setAt,
     );
+    if (this.state) {
+      this.state.workLocationSignals = [
+        ...this.state.workLocationSignals.filter((w) => !(w.layer === s.layer && w.source === s.source)),
+        s,
+      ];
+    }
   }
 
   /** Removes the signals of `layer`, or of both layers. */
   clearWorkLocation(layer?: WorkLocationLayer): void {
     if (layer) this.sql.exec("DELETE FROM work_location WHERE layer = ?", layer);
     else this.sql.exec("DELETE FROM work_location");
+    if (this.state) {
+      this.state.workLocationSignals = layer ? this.state.workLocationSignals.filter((w) => w.layer !== layer) : [];
+    }
   }
 
   /** Removes rows whose time is up; `expires_at` null means never; signals of another date than `today`. */
@@ -197,6 +241,14 @@ export class PresenceStore {
     this.sql.exec("DELETE FROM sessions WHERE expires_at <= ?", now);
     this.sql.exec("DELETE FROM preferred_presence WHERE expires_at <= ?", now);
     this.sql.exec("DELETE FROM status_message WHERE expires_at IS NOT NULL AND expires_at <= ?", now);
+    const st = this.state;
+    if (st) {
+      st.workLocationSignals = st.workLocationSignals.filter((w) => w.localDate === today);
+      st.sessions = st.sessions.filter((x) => x.expiresAt > now);
+      if (st.preferred && st.preferred.expiresAt <= now) st.preferred = null;
+      const m = st.statusMessage;
+      if (m && m.expiresAt !== null && m.expiresAt <= now) st.statusMessage = null;
+    }
   }
 
   upsertSession(s: PresenceSession): void {
@@ -210,11 +262,14 @@ export class PresenceStore {
       s.refreshedAt,
       s.expiresAt,
     );
+    if (this.state) this.state.sessions = [...this.state.sessions.filter((x) => x.sessionId !== s.sessionId), s];
   }
 
   /** Returns false when there was no such session. */
   deleteSession(sessionId: string): boolean {
-    return this.sql.exec("DELETE FROM sessions WHERE session_id = ?", sessionId).rowsWritten > 0;
+    const found = this.sql.exec("DELETE FROM sessions WHERE session_id = ?", sessionId).rowsWritten > 0;
+    if (this.state) this.state.sessions = this.state.sessions.filter((x) => x.sessionId !== sessionId);
+    return found;
   }
 
   setPreferred(p: PreferredPresence): void {
@@ -225,10 +280,12 @@ export class PresenceStore {
       p.setAt,
       p.expiresAt,
     );
+    if (this.state) this.state.preferred = p;
   }
 
   clearPreferred(): void {
     this.sql.exec("DELETE FROM preferred_presence");
+    if (this.state) this.state.preferred = null;
   }
 
   setStatusMessage(m: StatusMessage | null): void {
@@ -241,21 +298,25 @@ export class PresenceStore {
         m.expiresAt,
       );
     }
+    if (this.state) this.state.statusMessage = m;
   }
 
   addHubWatcher(hubId: string, audience: Audience): void {
     this.sql.exec("INSERT OR REPLACE INTO hub_watchers (hub_id, audience) VALUES (?, ?)", hubId, audience);
+    this.hubRows = null;
   }
 
   removeHubWatcher(hubId: string): void {
     this.sql.exec("DELETE FROM hub_watchers WHERE hub_id = ?", hubId);
+    this.hubRows = null;
   }
 
   hubWatchers(): { hubId: string; audience: Audience }[] {
-    return this.sql
+    this.hubRows ??= this.sql
       .exec<{ hub_id: string; audience: string }>("SELECT hub_id, audience FROM hub_watchers")
       .toArray()
       .map((r) => ({ hubId: r.hub_id, audience: r.audience as Audience }));
+    return this.hubRows;
   }
 
   addSubscriber(subscriptionId: string, appId: string, audience: Audience): void {
@@ -265,37 +326,49 @@ export class PresenceStore {
       appId,
       audience,
     );
+    this.subscriberRows = null;
   }
 
   removeSubscriber(subscriptionId: string): void {
     this.sql.exec("DELETE FROM subscribers WHERE subscription_id = ?", subscriptionId);
+    this.subscriberRows = null;
   }
 
   subscribers(): { subscriptionId: string; appId: string; audience: Audience }[] {
-    return this.sql
+    this.subscriberRows ??= this.sql
       .exec<{ subscription_id: string; app_id: string; audience: string }>("SELECT * FROM subscribers")
       .toArray()
       .map((r) => ({ subscriptionId: r.subscription_id, appId: r.app_id, audience: r.audience as Audience }));
+    return this.subscriberRows;
   }
 
   addToOutbox(jobs: unknown[]): void {
     this.sql.exec("INSERT INTO outbox (jobs) VALUES (?)", JSON.stringify(jobs));
+    this.outboxRows = null;
   }
 
   outbox(): { id: number; jobs: string }[] {
-    return this.sql.exec<{ id: number; jobs: string }>("SELECT id, jobs FROM outbox ORDER BY id").toArray();
+    this.outboxRows ??= this.sql
+      .exec<{ id: number; jobs: string }>("SELECT id, jobs FROM outbox ORDER BY id")
+      .toArray();
+    return [...this.outboxRows];
   }
 
   removeFromOutbox(id: number): void {
     this.sql.exec("DELETE FROM outbox WHERE id = ?", id);
+    this.outboxRows = this.outboxRows?.filter((r) => r.id !== id) ?? null;
   }
 
   getMeta(key: string): string | null {
-    const [row] = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray();
-    return row?.value ?? null;
+    if (!this.meta.has(key)) {
+      const [row] = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray();
+      this.meta.set(key, row?.value ?? null);
+    }
+    return this.meta.get(key) ?? null;
   }
 
   setMeta(key: string, value: string): void {
     this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
+    this.meta.set(key, value);
   }
 }

@@ -276,6 +276,9 @@ export class UserPresence extends DurableObject<Env> {
       await this.settle(Date.now());
       await this.flushOutbox();
     } catch (error) {
+      // What the store remembers may be ahead of what was written: read it again next time.
+      this.store.forgetCopy();
+      this.settled = null;
       // Rethrown so the runtime retries the alarm (at-least-once; settle is idempotent).
       console.error(JSON.stringify({ level: "error", object: "UserPresence", event: "alarm", error: String(error) }));
       throw error;
