@@ -42,8 +42,8 @@ export class UserPresence extends DurableObject<Env> {
   private flushing: Promise<void> | null = null;
   /**
    * What the last settle found. Nothing visible changes before its next
-   * deadline without a write, and every write clears this, so reads until then
-   * are answered from memory, without SQL.
+   * deadline without a write, and every write ends in a settle that replaces
+   * this, so reads until then are answered from memory, without SQL.
    */
   private settled: {
     state: PresenceState;
@@ -161,7 +161,6 @@ export class UserPresence extends DurableObject<Env> {
   }
 
   async setSession(command: SetSessionCommand): Promise<void> {
-    this.settled = null;
     const now = Date.now();
     this.store.ensureSchema();
     this.store.upsertSession({
@@ -176,7 +175,6 @@ export class UserPresence extends DurableObject<Env> {
 
   /** Returns false when the application has no session (the route answers 404). */
   async clearSession(sessionId: string): Promise<boolean> {
-    this.settled = null;
     if (!this.store.exists()) return false;
     const now = Date.now();
     // An expired session is gone already, even if the alarm has not removed it yet.
@@ -187,7 +185,6 @@ export class UserPresence extends DurableObject<Env> {
   }
 
   async setPreferred(command: SetPreferredCommand): Promise<void> {
-    this.settled = null;
     const now = Date.now();
     this.store.ensureSchema();
     this.store.setPreferred({
@@ -200,14 +197,12 @@ export class UserPresence extends DurableObject<Env> {
   }
 
   async clearPreferred(): Promise<void> {
-    this.settled = null;
     if (!this.store.exists()) return;
     this.store.clearPreferred();
     await this.settle(Date.now());
   }
 
   async setStatusMessage(command: SetStatusMessageCommand): Promise<void> {
-    this.settled = null;
     const now = Date.now();
     if (command === null && !this.store.exists()) return;
     this.store.ensureSchema();
@@ -224,7 +219,6 @@ export class UserPresence extends DurableObject<Env> {
     workLocationType: WorkLocationType,
     placeId: string | null,
   ): Promise<void> {
-    this.settled = null;
     const now = Date.now();
     this.store.ensureSchema();
     this.store.upsertWorkLocation({ layer, source, workLocationType, placeId, localDate: this.today(now), setAt: now });
@@ -233,7 +227,6 @@ export class UserPresence extends DurableObject<Env> {
 
   /** clearAutomaticLocation (one layer) and clearLocation (both layers). */
   async clearWorkLocation(layer?: WorkLocationLayer): Promise<void> {
-    this.settled = null;
     if (!this.store.exists()) return;
     this.store.clearWorkLocation(layer);
     await this.settle(Date.now());
@@ -251,7 +244,6 @@ export class UserPresence extends DurableObject<Env> {
   async updateMailboxSettings(
     patch: MailboxSettingsPatch,
   ): Promise<{ settings: ReturnType<typeof mailboxSettingsView> } | { error: string }> {
-    this.settled = null;
     const current = this.store.exists() ? this.store.mailboxSettings() : DEFAULT_MAILBOX_SETTINGS;
     let merged: ReturnType<typeof mergeMailboxSettings>;
     try {
@@ -319,8 +311,18 @@ export class UserPresence extends DurableObject<Env> {
     }
     const sequenceNumber = formatSequenceNumber(counter);
     if (changed) {
-      this.queueNotifications(state, now, sequenceNumber);
-      this.broadcast(state, now, sequenceNumber);
+      // Each audience's view is computed once, for subscribers and watchers alike.
+      const views = new Map<Audience, PresenceView>();
+      const viewFor = (audience: Audience) => {
+        let view = views.get(audience);
+        if (!view) {
+          view = presenceView(state, now, audience, sequenceNumber, this.fade);
+          views.set(audience, view);
+        }
+        return view;
+      };
+      this.queueNotifications(now, viewFor);
+      this.broadcast(now, sequenceNumber, viewFor);
     }
     const deadline = nextDeadline(state, now, this.fade);
     this.nextDeadlineAt = deadline;
@@ -337,26 +339,18 @@ export class UserPresence extends DurableObject<Env> {
    * subscription covering this user. The jobs are written to the outbox in the
    * same transaction as the change, then handed to the queue.
    */
-  private queueNotifications(state: PresenceState, now: number, sequenceNumber: string): void {
+  private queueNotifications(now: number, viewFor: (audience: Audience) => PresenceView): void {
     const subscribers = this.store.subscribers();
     if (subscribers.length === 0) return;
-    const views = new Map<Audience, PresenceView>();
-    const jobs: NotificationJob[] = subscribers.map(({ subscriptionId, appId, audience }) => {
-      let view = views.get(audience);
-      if (!view) {
-        view = presenceView(state, now, audience, sequenceNumber, this.fade);
-        views.set(audience, view);
-      }
-      return {
-        kind: "change",
-        tenantId: this.tenantId,
-        appId,
-        subscriptionId,
-        userId: this.userId,
-        presence: { id: this.userId, ...view },
-        firstAttemptAt: now,
-      };
-    });
+    const jobs: NotificationJob[] = subscribers.map(({ subscriptionId, appId, audience }) => ({
+      kind: "change",
+      tenantId: this.tenantId,
+      appId,
+      subscriptionId,
+      userId: this.userId,
+      presence: { id: this.userId, ...viewFor(audience) },
+      firstAttemptAt: now,
+    }));
     this.store.addToOutbox(jobs);
     this.ctx.waitUntil(this.flushOutbox());
   }
@@ -388,12 +382,12 @@ export class UserPresence extends DurableObject<Env> {
    * hubs of multi-user watchers. A hub that no longer has its socket answers
    * false and is forgotten, so nothing is sent to a closed watcher again.
    */
-  private broadcast(state: PresenceState, now: number, sequenceNumber: string): void {
+  private broadcast(now: number, sequenceNumber: string, viewFor: (audience: Audience) => PresenceView): void {
     const messages = new Map<Audience, string>();
     const messageFor = (audience: Audience) => {
       let message = messages.get(audience);
       if (message === undefined) {
-        message = presenceMessage(this.userId, presenceView(state, now, audience, sequenceNumber, this.fade), now);
+        message = presenceMessage(this.userId, viewFor(audience), now);
         messages.set(audience, message);
       }
       return message;
