@@ -17,6 +17,9 @@ export class GraphError extends Error {
 export const badRequest = (message: string) => new GraphError(400, "BadRequest", message);
 export const forbidden = (message: string) => new GraphError(403, "Forbidden", message);
 export const notFound = (message: string) => new GraphError(404, "NotFound", message);
+/** 405 with the `Allow` header naming the methods the resource does take. */
+export const methodNotAllowed = (allowed: string) =>
+  new GraphError(405, "MethodNotAllowed", `This resource supports only ${allowed}.`, { Allow: allowed });
 export const unauthorized = (message: string) =>
   new GraphError(401, "InvalidAuthenticationToken", message, {
     "WWW-Authenticate": 'Bearer realm="graph-presence-edge", error="invalid_token"',

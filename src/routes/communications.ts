@@ -3,7 +3,7 @@ import { GetPresencesByUserIdBody } from "../domain/schemas";
 import { readJsonBody } from "../http/body";
 import { requireCaller } from "../http/caller";
 import type { AppEnv } from "../http/context";
-import { badRequest, GraphError } from "../http/errors";
+import { badRequest, methodNotAllowed } from "../http/errors";
 import { isGuid } from "../http/ids";
 import { assertCanReadMany, audienceFor } from "../http/permissions";
 import { serviceRoot } from "../http/service-root";
@@ -40,5 +40,5 @@ communicationsRoutes.post("/communications/getPresencesByUserId", async (c) => {
 });
 
 communicationsRoutes.all("/communications/getPresencesByUserId", () => {
-  throw new GraphError(405, "MethodNotAllowed", "This action supports only POST.", { Allow: "POST" });
+  throw methodNotAllowed("POST");
 });

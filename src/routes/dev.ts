@@ -4,7 +4,7 @@ import * as v from "valibot";
 import DEV_IDENTITY from "../dev/identity.json";
 import { readJsonBody } from "../http/body";
 import type { AppEnv } from "../http/context";
-import { GraphError } from "../http/errors";
+import { methodNotAllowed } from "../http/errors";
 import { parseUserId } from "../http/ids";
 
 /** What the presence board needs: read anyone, change and watch one's own presence, mailbox settings. */
@@ -54,5 +54,5 @@ devRoutes.post("/token", async (c) => {
 
 devRoutes.all("/token", (c) => {
   if (!devTokenSecret(c)) return c.notFound();
-  throw new GraphError(405, "MethodNotAllowed", "This resource supports only POST.", { Allow: "POST" });
+  throw methodNotAllowed("POST");
 });

@@ -3,7 +3,7 @@ import { PatchMailboxSettingsBody } from "../domain/schemas";
 import { readJsonBody } from "../http/body";
 import { requireCaller } from "../http/caller";
 import type { AppEnv } from "../http/context";
-import { badRequest, GraphError } from "../http/errors";
+import { badRequest, methodNotAllowed } from "../http/errors";
 import { assertCanUseMailboxSettings, targetUserId } from "../http/permissions";
 import { serviceRoot } from "../http/service-root";
 import { userPresenceStub } from "../objects/user-stub";
@@ -40,8 +40,6 @@ for (const [path, idOf] of [
   });
 
   mailboxSettingsRoutes.all(path, () => {
-    throw new GraphError(405, "MethodNotAllowed", "This resource supports only GET and PATCH.", {
-      Allow: "GET, PATCH",
-    });
+    throw methodNotAllowed("GET, PATCH");
   });
 }

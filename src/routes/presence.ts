@@ -14,7 +14,7 @@ import type { Caller } from "../http/auth";
 import { readJsonBody } from "../http/body";
 import { requireCaller } from "../http/caller";
 import type { AppEnv } from "../http/context";
-import { badRequest, forbidden, GraphError, notFound } from "../http/errors";
+import { badRequest, forbidden, methodNotAllowed, notFound } from "../http/errors";
 import { assertCanRead, assertCanWrite, audienceFor, targetUserId } from "../http/permissions";
 import { serviceRoot } from "../http/service-root";
 import { userPresenceStub } from "../objects/user-stub";
@@ -112,9 +112,6 @@ function actionHandler(segment: string): ActionHandler | undefined {
   const name = segment.startsWith("microsoft.graph.") ? segment.slice("microsoft.graph.".length) : segment;
   return Object.hasOwn(ACTIONS, name) ? ACTIONS[name] : undefined;
 }
-
-const methodNotAllowed = (allowed: string) =>
-  new GraphError(405, "MethodNotAllowed", `This resource supports only ${allowed}.`, { Allow: allowed });
 
 /** The three ways Graph addresses a user's presence (spec 1): path, user id parameter, context. */
 const PRESENCE_PATHS = [

@@ -15,7 +15,7 @@ import type { Caller } from "../http/auth";
 import { readJsonBody } from "../http/body";
 import { requireCaller } from "../http/caller";
 import type { AppEnv } from "../http/context";
-import { badRequest, forbidden, GraphError, notFound } from "../http/errors";
+import { badRequest, forbidden, GraphError, methodNotAllowed, notFound } from "../http/errors";
 import { serviceRoot } from "../http/service-root";
 import { parseEncryptionCertificate } from "../notifications/certificate";
 import { VALIDATION_TIMEOUT_MS_DEFAULT, validateEndpoint } from "../notifications/handshake";
@@ -200,9 +200,9 @@ subscriptionRoutes.post("/subscriptions/:id/reauthorize", async (c) => {
   return c.body(null, 204);
 });
 
-const methodNotAllowed = (allowed: string) => () => {
-  throw new GraphError(405, "MethodNotAllowed", `This resource supports only ${allowed}.`, { Allow: allowed });
+const refuse = (allowed: string) => () => {
+  throw methodNotAllowed(allowed);
 };
-subscriptionRoutes.all("/subscriptions", methodNotAllowed("GET, POST"));
-subscriptionRoutes.all("/subscriptions/:id", methodNotAllowed("GET, PATCH, DELETE"));
-subscriptionRoutes.all("/subscriptions/:id/reauthorize", methodNotAllowed("POST"));
+subscriptionRoutes.all("/subscriptions", refuse("GET, POST"));
+subscriptionRoutes.all("/subscriptions/:id", refuse("GET, PATCH, DELETE"));
+subscriptionRoutes.all("/subscriptions/:id/reauthorize", refuse("POST"));
