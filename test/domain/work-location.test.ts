@@ -108,4 +108,31 @@ describe("local dates and midnights (D14)", () => {
     expect(localDateAt(Date.UTC(2026, 8, 6, 4), "America/Santiago")).toBe("2026-09-06");
     expect(localDateAt(Date.UTC(2026, 8, 6, 4) - 1, "America/Santiago")).toBe("2026-09-05");
   });
+
+  it("answers from its remembered day only inside that day, whatever order the instants come in", () => {
+    // Tokyo's 2026-06-16 spans [15:00 UTC on the 15th, 15:00 UTC on the 16th).
+    const start = Date.UTC(2026, 5, 15, 15);
+    const asked = [
+      start + 1,
+      start - 1,
+      start,
+      start + 86_400_000 - 1,
+      start + 86_400_000,
+      start + 3_600_000,
+      start - 86_400_000 - 1,
+    ];
+    expect(asked.map((t) => localDateAt(t, "Tokyo Standard Time"))).toEqual([
+      "2026-06-16",
+      "2026-06-15",
+      "2026-06-16",
+      "2026-06-16",
+      "2026-06-17",
+      "2026-06-16",
+      "2026-06-14",
+    ]);
+    // Another name for the same zone is remembered apart and agrees.
+    expect(asked.map((t) => localDateAt(t, "Asia/Tokyo"))).toEqual(
+      asked.map((t) => localDateAt(t, "Tokyo Standard Time")),
+    );
+  });
 });
