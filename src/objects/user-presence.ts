@@ -302,9 +302,7 @@ export class UserPresence extends DurableObject<Env> {
     if (changed) {
       counter += 1;
       changedAt = now;
-      this.store.setMeta(SEQUENCE_KEY, String(counter));
-      this.store.setMeta(VISIBLE_KEY, visible);
-      this.store.setMeta(CHANGED_KEY, String(now));
+      this.store.setMeta({ [SEQUENCE_KEY]: String(counter), [VISIBLE_KEY]: visible, [CHANGED_KEY]: String(now) });
     } else {
       const changedMeta = this.store.getMeta(CHANGED_KEY);
       changedAt = changedMeta === null ? null : Number(changedMeta);
