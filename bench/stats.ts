@@ -35,6 +35,37 @@ export async function measureThroughput(
   return { requestsPerSecond: completed / ((performance.now() - start) / 1000), failures };
 }
 
+/**
+ * The throughput of two request loops, measured in alternating windows
+ * (baseline, service, baseline, ...) rather than one long run each: a shared
+ * machine's speed drifts over seconds, and alternating lays that drift on both
+ * sides alike, so their ratio holds still. Each side warms up first.
+ */
+export async function compareThroughput(
+  options: { windows: number; windowMs: number; warmUpMs: number; concurrency: number },
+  baseline: (client: number, n: number) => Promise<Response>,
+  service: (client: number, n: number) => Promise<Response>,
+): Promise<{ baseline: Throughput; service: Throughput }> {
+  const { windows, windowMs, warmUpMs, concurrency } = options;
+  await measureThroughput(warmUpMs, concurrency, baseline);
+  await measureThroughput(warmUpMs, concurrency, service);
+  const totals = { baseline: { rps: 0, failures: 0 }, service: { rps: 0, failures: 0 } };
+  for (let w = 0; w < windows; w++) {
+    for (const [side, request] of [
+      ["baseline", baseline],
+      ["service", service],
+    ] as const) {
+      const measured = await measureThroughput(windowMs, concurrency, request);
+      totals[side].rps += measured.requestsPerSecond / windows;
+      totals[side].failures += measured.failures;
+    }
+  }
+  return {
+    baseline: { requestsPerSecond: totals.baseline.rps, failures: totals.baseline.failures },
+    service: { requestsPerSecond: totals.service.rps, failures: totals.service.failures },
+  };
+}
+
 /** Runs `once` `count` times in a row and returns each duration in ms. */
 export async function measureLatencies(count: number, once: () => Promise<number | undefined>): Promise<number[]> {
   const latencies: number[] = [];

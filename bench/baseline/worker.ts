@@ -20,14 +20,15 @@ export class BaselineObject extends DurableObject<Env> {
     this.ctx.storage.sql.exec("INSERT OR REPLACE INTO kv (k, v) VALUES (1, ?)", value);
   }
 
+  /** Sends `message` to every socket this object holds. */
+  broadcast(message: string): void {
+    for (const ws of this.ctx.getWebSockets()) ws.send(message);
+  }
+
   override async fetch(): Promise<Response> {
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
     return new Response(null, { status: 101, webSocket: client });
-  }
-
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    ws.send(message);
   }
 }
 
@@ -46,8 +47,12 @@ app.post("/rpc650", async (c) => {
   );
   return c.json({ count: values.length });
 });
-// WebSocket floor: the runtime echoing one message on one (hibernatable) socket.
-app.get("/echo", (c) => c.env.BASELINE.getByName("echo").fetch(c.req.raw));
+// Fan-out floor: hibernatable sockets held by one object, and a route that sends them all one message.
+app.get("/fanout", (c) => c.env.BASELINE.getByName("fanout").fetch(c.req.raw));
+app.post("/fanout", async (c) => {
+  await c.env.BASELINE.getByName("fanout").broadcast(await c.req.text());
+  return c.body(null, 200);
+});
 // Webhook floor: one plain fetch from the Worker to the receiver.
 app.post("/fetch", async (c) => {
   const { url } = await c.req.json<{ url: string }>();
