@@ -147,11 +147,36 @@ async function verifiedClaims(token: string, config: AuthConfig): Promise<JWTPay
   throw unauthorized("The access token's signing algorithm is not accepted.");
 }
 
+/**
+ * Callers of tokens verified lately, by configuration and token text. A client
+ * sends the same token on every call of its life (an hour, from Entra ID), and
+ * checking the signature and claims again each time cost about 5% of a read.
+ * An entry is kept at most a minute, never past the token's `exp` (with the
+ * same skew), and only for a token that passed every check; a key taken out of
+ * the provider's set stops working within the minute after the set is re-read.
+ */
+const VERIFIED_FOR_MS = 60_000;
+const MAX_VERIFIED = 10_000;
+const verified = new Map<string, { caller: Caller; until: number }>();
+
 /** Verifies `Authorization: Bearer <JWT>` and returns the caller, or throws a 401. */
 export async function authenticate(authorization: string | undefined, env: Env): Promise<Caller> {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
-  if (!match?.[1]) throw unauthorized("Access token is empty or missing: send 'Authorization: Bearer <token>'.");
-  return callerFromClaims(await verifiedClaims(match[1], authConfig(env)));
+  const token = match?.[1];
+  if (!token) throw unauthorized("Access token is empty or missing: send 'Authorization: Bearer <token>'.");
+  // The configuration is part of the key: a token is only as good as the keys and claims it was checked against.
+  const key = [env.AUTH_HS256_SECRET, env.AUTH_JWKS_URL, env.AUTH_ISSUERS, env.AUTH_AUDIENCE, token].join("\n");
+  const now = Date.now();
+  const known = verified.get(key);
+  if (known && now < known.until) return known.caller;
+  verified.delete(key);
+  const claims = await verifiedClaims(token, authConfig(env));
+  const caller = callerFromClaims(claims);
+  // The oldest entry makes room; a flood of distinct valid tokens only costs their verification.
+  if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value as string);
+  const expiresAt = ((claims.exp as number) + CLOCK_SKEW_SECONDS) * 1000;
+  verified.set(key, { caller, until: Math.min(now + VERIFIED_FOR_MS, expiresAt) });
+  return caller;
 }
 
 /** A caller as text, to hand to an object that holds a socket (Sets do not survive JSON). */

@@ -1,6 +1,18 @@
 import { SignJWT, UnsecuredJWT } from "jose";
-import { describe, expect, it } from "vitest";
-import { APP, appToken, call, expectGraphError, getPresence, newUserId, TENANT, token, userToken } from "../helpers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import {
+  APP,
+  appToken,
+  call,
+  callWith,
+  expectGraphError,
+  freezeClockAt,
+  getPresence,
+  newUserId,
+  TENANT,
+  token,
+  userToken,
+} from "../helpers";
 
 const available = { sessionId: APP, availability: "Available", activity: "Available" };
 
@@ -44,6 +56,51 @@ describe("authentication (401)", () => {
 
   it("accepts azp in place of appid", async () => {
     const t = await token({ user, scopes: "Presence.Read", app: "", claims: { azp: APP } });
+    expect((await call(`/v1.0/me/presence`, { token: t })).status).toBe(200);
+  });
+});
+
+describe("tokens verified lately are remembered, but never beyond what they are good for", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("refuses a remembered token once its exp and the clock skew have passed", async () => {
+    const start = Date.UTC(2026, 10, 30, 9);
+    freezeClockAt(start);
+    const user = newUserId();
+    // Expired 30 s ago, inside the 60 s skew: accepted, and remembered.
+    const t = await token({ user, scopes: "Presence.Read", expiresIn: -30 });
+    expect((await call(`/v1.0/me/presence`, { token: t })).status).toBe(200);
+    expect((await call(`/v1.0/me/presence`, { token: t })).status).toBe(200);
+    // 31 s later the skew is used up, well inside the minute a token is remembered.
+    freezeClockAt(start + 31_000);
+    await expectGraphError(await call(`/v1.0/me/presence`, { token: t }), 401, "InvalidAuthenticationToken", /expired/);
+  });
+
+  it("checks a remembered token again under another configuration", async () => {
+    const t = await userToken(newUserId(), "Presence.Read");
+    expect((await call(`/v1.0/me/presence`, { token: t })).status).toBe(200);
+    const other = { AUTH_HS256_SECRET: "a-rotated-secret-0123456789abcdef0123456789" };
+    await expectGraphError(
+      await callWith(other, `/v1.0/me/presence`, { token: t }),
+      401,
+      "InvalidAuthenticationToken",
+      /signature/,
+    );
+  });
+
+  it("does not remember a refusal: a token refused before it is valid is accepted once it is", async () => {
+    const start = Date.UTC(2026, 10, 30, 9);
+    freezeClockAt(start);
+    const t = await token({ user: newUserId(), scopes: "Presence.Read", notBefore: 120 });
+    await expectGraphError(
+      await call(`/v1.0/me/presence`, { token: t }),
+      401,
+      "InvalidAuthenticationToken",
+      /not valid yet/,
+    );
+    freezeClockAt(start + 61_000);
     expect((await call(`/v1.0/me/presence`, { token: t })).status).toBe(200);
   });
 });
