@@ -24,25 +24,26 @@ export function parseWorkLocation(input: { workLocationType: string; placeId?: s
   return { workLocationType, placeId };
 }
 
-/** Per time zone, the local day last asked for and the instants it spans: [from, until). */
+/** Per IANA zone, the local day last asked for and the instants it spans: [from, until). */
 const lastDay = new Map<string, { date: string; from: number; until: number }>();
 
 /**
  * The user's local date (YYYY-MM-DD) at `now` in the zone named `timeZone` (D14).
  * Every presence view asks this, and the answer stays the same all day: a
  * time-zone conversion costs more than the rest of a view, so each zone's
- * current day is remembered with its bounds. (Zones are validated names, so
- * the map stays as small as the set of zones in use.)
+ * current day is remembered with its bounds (keyed by the resolved IANA id,
+ * so the map is never larger than the zone database).
  */
 export function localDateAt(now: number, timeZone: string): string {
-  const day = lastDay.get(timeZone);
+  const zone = resolveTimeZone(timeZone);
+  const day = lastDay.get(zone);
   if (day && now >= day.from && now < day.until) return day.date;
-  const zoned = Temporal.Instant.fromEpochMilliseconds(now).toZonedDateTimeISO(resolveTimeZone(timeZone));
+  const zoned = Temporal.Instant.fromEpochMilliseconds(now).toZonedDateTimeISO(zone);
   const date = zoned.toPlainDate().toString();
-  lastDay.set(timeZone, {
+  lastDay.set(zone, {
     date,
     from: zoned.startOfDay().epochMilliseconds,
-    until: localMidnightAfter(date, timeZone),
+    until: localMidnightAfter(date, zone),
   });
   return date;
 }

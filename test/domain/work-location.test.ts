@@ -130,7 +130,7 @@ describe("local dates and midnights (D14)", () => {
       "2026-06-16",
       "2026-06-14",
     ]);
-    // Another name for the same zone is remembered apart and agrees.
+    // Another name for the same zone shares the remembered day, and agrees.
     expect(asked.map((t) => localDateAt(t, "Asia/Tokyo"))).toEqual(
       asked.map((t) => localDateAt(t, "Tokyo Standard Time")),
     );
