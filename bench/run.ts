@@ -11,9 +11,11 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import { SignJWT } from "jose";
 import { unstable_DevEnv } from "wrangler";
 import { compareThroughput, measureLatencies, median, percentile } from "./stats.ts";
+import type { FromWatchers, ToWatchers } from "./watchers.ts";
 
 // Wrangler would log every request of the load; only its errors matter here.
 process.env.WRANGLER_LOG ??= "error";
@@ -289,71 +291,81 @@ function throughputCase(
   };
 }
 
-/** Opens a WebSocket with the browser's token form and resolves once it is open. */
-function openSocket(url: string, token?: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = token ? new WebSocket(url, ["presence.v1", `bearer.${token}`]) : new WebSocket(url);
-    ws.addEventListener("open", () => resolve(ws), { once: true });
-    ws.addEventListener("error", () => reject(new Error(`could not open ${url}`)), { once: true });
-  });
-}
+/** Worker threads that hold the fan-out case's sockets between them (see bench/watchers.ts). */
+const WATCHER_THREADS = 2;
 
 /**
- * Opens `count` sockets to `url` and measures, `changes` times, from `trigger`
- * to the last socket having its message. While a change is measured, each
- * message is only timed and kept; parsing 1,000 messages as they come, in this
- * one process, would add the client's cost to the later sockets' times.
- * `check` then sees every message, and throws if one is not what it should be.
+ * Opens `count` sockets to `url`, shared among worker threads, and measures,
+ * `changes` times, from `trigger` to the last socket having its message
+ * (`prepare`, untimed, runs before each). `check` then sees every message, and
+ * throws if one is not what it should be.
  */
 async function measureFanOut(
   url: string,
   token: string | undefined,
   count: number,
   changes: number,
-  trigger: () => Promise<void>,
-  check: (data: string) => void,
+  round: { prepare?: () => Promise<void>; trigger: () => Promise<void>; check: (data: string) => void },
 ): Promise<number[]> {
-  const sockets: WebSocket[] = [];
-  for (let i = 0; i < count; i += 50) {
-    sockets.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, () => openSocket(url, token)))));
-  }
-  let arrivals: { ws: WebSocket; at: number; data: string }[] | null = null;
-  let allArrived: (() => void) | null = null;
-  for (const ws of sockets) {
-    ws.addEventListener("message", (event) => {
-      const at = performance.now();
-      if (arrivals === null) return; // e.g. the snapshot a watcher gets when it opens
-      arrivals.push({ ws, at, data: String(event.data) });
-      if (arrivals.length === sockets.length) allArrived?.();
-    });
-  }
-  await new Promise((r) => setTimeout(r, 500)); // what arrives on opening, ignored
-  const once = async () => {
-    const received: { ws: WebSocket; at: number; data: string }[] = [];
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const done = new Promise<void>((resolve, reject) => {
-      allArrived = resolve;
-      timer = setTimeout(() => reject(new Error(`${count - received.length} sockets had nothing after 10 s`)), 10_000);
-    });
-    arrivals = received;
-    const started = performance.now();
-    try {
+  const { prepare, trigger, check } = round;
+  const threads = Array.from({ length: WATCHER_THREADS }, (_, t) => {
+    const share = Math.floor(count / WATCHER_THREADS) + (t < count % WATCHER_THREADS ? 1 : 0);
+    return {
+      share,
+      worker: new Worker(new URL("./watchers.ts", import.meta.url), { workerData: { url, token, count: share } }),
+    };
+  });
+  const next = (type: FromWatchers["type"]) =>
+    Promise.all(
+      threads.map(
+        ({ worker }) =>
+          new Promise<FromWatchers>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no '${type}' from a watcher thread after 10 s`)), 10_000);
+            const onMessage = (message: FromWatchers) => {
+              if (message.type === "failed") reject(new Error(message.message));
+              if (message.type !== type) return;
+              clearTimeout(timer);
+              worker.off("message", onMessage);
+              resolve(message);
+            };
+            worker.on("message", onMessage);
+          }),
+      ),
+    );
+  try {
+    await next("opened");
+    await new Promise((r) => setTimeout(r, 500)); // what arrives on opening, ignored
+    const once = async () => {
+      await prepare?.();
+      const armed = next("armed");
+      for (const { worker } of threads) worker.postMessage({ type: "arm" } satisfies ToWatchers);
+      await armed;
+      const arrived = next("arrived");
+      const started = performance.timeOrigin + performance.now();
       await trigger();
-      await done;
-    } finally {
-      clearTimeout(timer);
-      arrivals = null;
-    }
-    if (new Set(received.map((r) => r.ws)).size !== sockets.length) throw new Error("a socket missed the message");
-    for (const { data } of received) check(data);
-    return Math.max(...received.map((r) => r.at)) - started;
-  };
-  // Two rounds first, not counted, as the other cases warm up before they measure.
-  for (let i = 0; i < 2; i++) await once();
-  const latencies: number[] = [];
-  for (let i = 0; i < changes; i++) latencies.push(await once());
-  for (const ws of sockets) ws.close();
-  return latencies;
+      const received = await arrived;
+      let last = 0;
+      received.forEach((message, t) => {
+        if (message.type !== "arrived") return;
+        // Every socket has exactly one message.
+        const sockets = new Set(message.arrivals.map((a) => a.socket));
+        if (sockets.size !== threads[t]?.share) throw new Error("a socket missed the message");
+        for (const { at, data } of message.arrivals) {
+          check(data);
+          last = Math.max(last, at);
+        }
+      });
+      return last - started;
+    };
+    // Two rounds first, not counted, as the other cases warm up before they measure.
+    for (let i = 0; i < 2; i++) await once();
+    const latencies: number[] = [];
+    for (let i = 0; i < changes; i++) latencies.push(await once());
+    return latencies;
+  } finally {
+    for (const { worker } of threads) worker.postMessage({ type: "close" } satisfies ToWatchers);
+    await Promise.all(threads.map(({ worker }) => new Promise((r) => worker.once("exit", r))));
+  }
 }
 
 async function fanOutCase(
@@ -371,16 +383,20 @@ async function fanOutCase(
     token,
     WATCHERS,
     FANOUT_CHANGES,
-    async () => {
-      before = await currentSequence(serviceUrl, user, token);
-      busy = !busy;
-      const response = await change(busy);
-      if (!response.ok) throw new Error(`setPresence: ${response.status}`);
-      await response.arrayBuffer();
-    },
-    (data) => {
-      const message = JSON.parse(data) as { presence: { sequenceNumber: string } };
-      if (!(message.presence.sequenceNumber > before)) throw new Error(`a watcher got a stale presence: ${data}`);
+    {
+      prepare: async () => {
+        before = await currentSequence(serviceUrl, user, token);
+      },
+      trigger: async () => {
+        busy = !busy;
+        const response = await change(busy);
+        if (!response.ok) throw new Error(`setPresence: ${response.status}`);
+        await response.arrayBuffer();
+      },
+      check: (data) => {
+        const message = JSON.parse(data) as { presence: { sequenceNumber: string } };
+        if (!(message.presence.sequenceNumber > before)) throw new Error(`a watcher got a stale presence: ${data}`);
+      },
     },
   );
   // The floor: the runtime sending one message of the same size to as many hibernatable sockets.
@@ -393,12 +409,14 @@ async function fanOutCase(
     undefined,
     WATCHERS,
     FANOUT_CHANGES,
-    async () => {
-      const response = await fetch(`${baselineUrl}/fanout`, { method: "POST", body: sample });
-      await response.arrayBuffer();
-    },
-    (data) => {
-      if (data !== sample) throw new Error("the baseline sent something else");
+    {
+      trigger: async () => {
+        const response = await fetch(`${baselineUrl}/fanout`, { method: "POST", body: sample });
+        await response.arrayBuffer();
+      },
+      check: (data) => {
+        if (data !== sample) throw new Error("the baseline sent something else");
+      },
     },
   );
   const p99 = percentile(latencies, 99);

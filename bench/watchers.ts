@@ -1,0 +1,63 @@
+// A share of the fan-out case's sockets, held in a worker thread of its own.
+//
+// 1,000 watchers are 1,000 machines in real life; one Node thread reading all
+// their frames one after another would time its own queue as much as the
+// service. Each thread holds a share, timestamps each message as it arrives
+// (on the clock all threads share: timeOrigin + now) and keeps it for the main
+// thread to check afterwards.
+import { parentPort, workerData } from "node:worker_threads";
+
+export type ToWatchers = { type: "arm" } | { type: "close" };
+export type FromWatchers =
+  | { type: "opened" }
+  | { type: "armed" }
+  | { type: "arrived"; arrivals: { socket: number; at: number; data: string }[] }
+  | { type: "failed"; message: string };
+
+const { url, token, count } = workerData as { url: string; token: string | undefined; count: number };
+const port = parentPort;
+if (!port) throw new Error("bench/watchers.ts runs as a worker thread");
+
+const now = () => performance.timeOrigin + performance.now();
+
+function open(): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = token ? new WebSocket(url, ["presence.v1", `bearer.${token}`]) : new WebSocket(url);
+    ws.addEventListener("open", () => resolve(ws), { once: true });
+    ws.addEventListener("error", () => reject(new Error(`could not open ${url}`)), { once: true });
+  });
+}
+
+const sockets: WebSocket[] = [];
+try {
+  for (let i = 0; i < count; i += 50) {
+    sockets.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, open))));
+  }
+} catch (error) {
+  port.postMessage({ type: "failed", message: String(error) } satisfies FromWatchers);
+}
+
+// Null between rounds: what arrives then (the snapshot on opening) is not measured.
+let arrivals: { socket: number; at: number; data: string }[] | null = null;
+sockets.forEach((ws, socket) => {
+  ws.addEventListener("message", (event) => {
+    const at = now();
+    if (arrivals === null) return;
+    arrivals.push({ socket, at, data: String(event.data) });
+    if (arrivals.length === sockets.length) {
+      port.postMessage({ type: "arrived", arrivals } satisfies FromWatchers);
+      arrivals = null;
+    }
+  });
+});
+
+port.on("message", (message: ToWatchers) => {
+  if (message.type === "arm") {
+    arrivals = [];
+    port.postMessage({ type: "armed" } satisfies FromWatchers);
+  } else {
+    for (const ws of sockets) ws.close();
+    port.close();
+  }
+});
+port.postMessage({ type: "opened" } satisfies FromWatchers);
