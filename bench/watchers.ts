@@ -15,49 +15,59 @@ export type FromWatchers =
   | { type: "failed"; message: string };
 
 const { url, token, count } = workerData as { url: string; token: string | undefined; count: number };
+if (!parentPort) throw new Error("bench/watchers.ts runs as a worker thread");
 const port = parentPort;
-if (!port) throw new Error("bench/watchers.ts runs as a worker thread");
 
 const now = () => performance.timeOrigin + performance.now();
 
-function open(): Promise<WebSocket> {
+const sockets: WebSocket[] = [];
+
+/** Opens one socket; it is kept at once, so that a failure elsewhere can still close it. */
+function open(): Promise<void> {
   return new Promise((resolve, reject) => {
     const ws = token ? new WebSocket(url, ["presence.v1", `bearer.${token}`]) : new WebSocket(url);
-    ws.addEventListener("open", () => resolve(ws), { once: true });
+    sockets.push(ws);
+    ws.addEventListener("open", () => resolve(), { once: true });
     ws.addEventListener("error", () => reject(new Error(`could not open ${url}`)), { once: true });
   });
 }
 
-const sockets: WebSocket[] = [];
-try {
-  for (let i = 0; i < count; i += 50) {
-    sockets.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, open))));
-  }
-} catch (error) {
-  port.postMessage({ type: "failed", message: String(error) } satisfies FromWatchers);
-}
-
-// Null between rounds: what arrives then (the snapshot on opening) is not measured.
-let arrivals: { socket: number; at: number; data: string }[] | null = null;
-sockets.forEach((ws, socket) => {
-  ws.addEventListener("message", (event) => {
-    const at = now();
-    if (arrivals === null) return;
-    arrivals.push({ socket, at, data: String(event.data) });
-    if (arrivals.length === sockets.length) {
-      port.postMessage({ type: "arrived", arrivals } satisfies FromWatchers);
-      arrivals = null;
+/** Counts every socket's one message per armed round, and reports when all have theirs. */
+function serve(): void {
+  // Null between rounds: what arrives then (the snapshot on opening) is not measured.
+  let arrivals: { socket: number; at: number; data: string }[] | null = null;
+  sockets.forEach((ws, socket) => {
+    ws.addEventListener("message", (event) => {
+      const at = now();
+      if (arrivals === null) return;
+      arrivals.push({ socket, at, data: String(event.data) });
+      if (arrivals.length === sockets.length) {
+        port.postMessage({ type: "arrived", arrivals } satisfies FromWatchers);
+        arrivals = null;
+      }
+    });
+  });
+  port.on("message", (message: ToWatchers) => {
+    if (message.type === "arm") {
+      arrivals = [];
+      port.postMessage({ type: "armed" } satisfies FromWatchers);
+    } else {
+      for (const ws of sockets) ws.close();
+      port.close();
     }
   });
-});
+  port.postMessage({ type: "opened" } satisfies FromWatchers);
+}
 
-port.on("message", (message: ToWatchers) => {
-  if (message.type === "arm") {
-    arrivals = [];
-    port.postMessage({ type: "armed" } satisfies FromWatchers);
-  } else {
-    for (const ws of sockets) ws.close();
-    port.close();
-  }
-});
-port.postMessage({ type: "opened" } satisfies FromWatchers);
+try {
+  for (let i = 0; i < count; i += 50) await Promise.all(Array.from({ length: Math.min(50, count - i) }, open));
+  serve();
+} catch (error) {
+  // Nothing is left open, so the thread ends; the main thread reports the failure.
+  for (const ws of sockets) ws.close();
+  port.postMessage({
+    type: "failed",
+    message: error instanceof Error ? error.message : String(error),
+  } satisfies FromWatchers);
+  port.close();
+}
