@@ -165,13 +165,14 @@ export async function authenticate(authorization: string | undefined, env: Env):
   const token = match?.[1];
   if (!token) throw unauthorized("Access token is empty or missing: send 'Authorization: Bearer <token>'.");
   // The configuration is part of the key: a token is only as good as the keys and claims it was checked against.
-  const key = [env.AUTH_HS256_SECRET, env.AUTH_JWKS_URL, env.AUTH_ISSUERS, env.AUTH_AUDIENCE, token].join("\n");
+  const key = JSON.stringify([env.AUTH_HS256_SECRET, env.AUTH_JWKS_URL, env.AUTH_ISSUERS, env.AUTH_AUDIENCE, token]);
   const now = Date.now();
   const known = verified.get(key);
   if (known && now < known.until) return known.caller;
   verified.delete(key);
   const claims = await verifiedClaims(token, authConfig(env));
-  const caller = callerFromClaims(claims);
+  // Every request with this token shares the object: frozen, and its sets are read-only by type.
+  const caller = Object.freeze(callerFromClaims(claims));
   // The oldest entry makes room; a flood of distinct valid tokens only costs their verification.
   if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value as string);
   const expiresAt = ((claims.exp as number) + CLOCK_SKEW_SECONDS) * 1000;

@@ -93,14 +93,16 @@ describe("tokens verified lately are remembered, but never beyond what they are 
   it("does not remember a refusal: a token refused before it is valid is accepted once it is", async () => {
     const start = Date.UTC(2026, 10, 30, 9);
     freezeClockAt(start);
-    const t = await token({ user: newUserId(), scopes: "Presence.Read", notBefore: 120 });
+    // Valid from 90 s on, less the 60 s skew: refused now, accepted 30 s later, well inside
+    // the minute an accepted token would be remembered.
+    const t = await token({ user: newUserId(), scopes: "Presence.Read", notBefore: 90 });
     await expectGraphError(
       await call(`/v1.0/me/presence`, { token: t }),
       401,
       "InvalidAuthenticationToken",
       /not valid yet/,
     );
-    freezeClockAt(start + 61_000);
+    freezeClockAt(start + 30_000);
     expect((await call(`/v1.0/me/presence`, { token: t })).status).toBe(200);
   });
 });
