@@ -109,6 +109,17 @@ describe("local dates and midnights (D14)", () => {
     expect(localDateAt(Date.UTC(2026, 8, 6, 4) - 1, "America/Santiago")).toBe("2026-09-05");
   });
 
+  it("remembers a DST day with its true length: 23 hours, and 25", () => {
+    // Los Angeles: 2026-03-08 runs from 08:00 UTC to 07:00 UTC the next day;
+    // 2026-11-01 from 07:00 UTC to 08:00 UTC the next day.
+    expect(localDateAt(Date.UTC(2026, 2, 8, 12), "America/Los_Angeles")).toBe("2026-03-08");
+    expect(localDateAt(Date.UTC(2026, 2, 9, 7) - 1, "America/Los_Angeles")).toBe("2026-03-08");
+    expect(localDateAt(Date.UTC(2026, 2, 9, 7), "America/Los_Angeles")).toBe("2026-03-09");
+    expect(localDateAt(Date.UTC(2026, 10, 1, 12), "America/Los_Angeles")).toBe("2026-11-01");
+    expect(localDateAt(Date.UTC(2026, 10, 2, 8) - 1, "America/Los_Angeles")).toBe("2026-11-01");
+    expect(localDateAt(Date.UTC(2026, 10, 2, 8), "America/Los_Angeles")).toBe("2026-11-02");
+  });
+
   it("answers from its remembered day only inside that day, whatever order the instants come in", () => {
     // Tokyo's 2026-06-16 spans [15:00 UTC on the 15th, 15:00 UTC on the 16th).
     const start = Date.UTC(2026, 5, 15, 15);
@@ -130,7 +141,7 @@ describe("local dates and midnights (D14)", () => {
       "2026-06-16",
       "2026-06-14",
     ]);
-    // Another name for the same zone shares the remembered day, and agrees.
+    // Another name for the same zone agrees.
     expect(asked.map((t) => localDateAt(t, "Asia/Tokyo"))).toEqual(
       asked.map((t) => localDateAt(t, "Tokyo Standard Time")),
     );
