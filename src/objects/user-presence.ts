@@ -27,6 +27,15 @@ const CHANGED_KEY = "changed";
 /** If the queue could not take the outbox, the alarm tries again this much later. */
 const OUTBOX_RETRY_MS = 10_000;
 
+/** What a settle found, valid until `validUntil`; `views` holds each audience's view once built. */
+interface Settled {
+  state: PresenceState;
+  sequenceNumber: string;
+  changedAt: number | null;
+  validUntil: number;
+  views: Map<Audience, PresenceView>;
+}
+
 /**
  * One user's presence, named `{tenantId}:{userId}`. The only writer of that
  * user's state: it stores the inputs (sessions, preferred presence, status
@@ -43,14 +52,10 @@ export class UserPresence extends DurableObject<Env> {
   /**
    * What the last settle found. Nothing visible changes before its next
    * deadline without a write, and every write ends in a settle that replaces
-   * this, so reads until then are answered from memory, without SQL.
+   * this, so reads until then are answered from memory, without SQL, and each
+   * audience's view is built once.
    */
-  private settled: {
-    state: PresenceState;
-    sequenceNumber: string;
-    changedAt: number | null;
-    validUntil: number;
-  } | null = null;
+  private settled: Settled | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -146,18 +151,23 @@ export class UserPresence extends DurableObject<Env> {
   /** The presence as `audience` may see it now, and when it last changed (null: never written). */
   private async current(audience: Audience): Promise<{ view: PresenceView; changedAt: number | null }> {
     const now = Date.now();
-    if (this.settled && now < this.settled.validUntil) {
-      const { state, sequenceNumber, changedAt } = this.settled;
-      return { view: presenceView(state, now, audience, sequenceNumber, this.fade), changedAt };
+    let settled = this.settled;
+    if (!settled || now >= settled.validUntil) {
+      // D3: a user nobody has written reads as Offline, and the read creates nothing.
+      if (!this.store.exists()) {
+        return { view: presenceView(EMPTY_STATE, now, audience, formatSequenceNumber(0), this.fade), changedAt: null };
+      }
+      // The alarm may not have fired yet for a deadline that has passed: settle first,
+      // so the answer is right for `now` and carries a sequence number of its own.
+      settled = await this.settle(now);
     }
-    // D3: a user nobody has written reads as Offline, and the read creates nothing.
-    if (!this.store.exists()) {
-      return { view: presenceView(EMPTY_STATE, now, audience, formatSequenceNumber(0), this.fade), changedAt: null };
+    const { state, sequenceNumber, changedAt, views } = settled;
+    let view = views.get(audience);
+    if (!view) {
+      view = presenceView(state, now, audience, sequenceNumber, this.fade);
+      views.set(audience, view);
     }
-    // The alarm may not have fired yet for a deadline that has passed: settle first,
-    // so the answer is right for `now` and carries a sequence number of its own.
-    const { state, sequenceNumber, changedAt } = await this.settle(now);
-    return { view: presenceView(state, now, audience, sequenceNumber, this.fade), changedAt };
+    return { view, changedAt };
   }
 
   async setSession(command: SetSessionCommand): Promise<void> {
@@ -282,9 +292,7 @@ export class UserPresence extends DurableObject<Env> {
    * number if what the owner can see changed since the last bump (D10), and
    * re-arms the alarm at the next deadline or deletes it. Idempotent.
    */
-  private async settle(
-    now: number,
-  ): Promise<{ state: PresenceState; sequenceNumber: string; changedAt: number | null }> {
+  private async settle(now: number): Promise<Settled> {
     this.settled = null;
     // Nothing stored expires before the previous settle's next deadline (the earliest
     // fade, expiry or midnight), and what a write adds lies in the future.
@@ -308,9 +316,9 @@ export class UserPresence extends DurableObject<Env> {
       changedAt = changedMeta === null ? null : Number(changedMeta);
     }
     const sequenceNumber = formatSequenceNumber(counter);
+    // Each audience's view is computed once, for subscribers, watchers and readers alike.
+    const views = new Map<Audience, PresenceView>();
     if (changed) {
-      // Each audience's view is computed once, for subscribers and watchers alike.
-      const views = new Map<Audience, PresenceView>();
       const viewFor = (audience: Audience) => {
         let view = views.get(audience);
         if (!view) {
@@ -328,8 +336,8 @@ export class UserPresence extends DurableObject<Env> {
     await this.armAlarm(
       deadline === null ? retryOutbox : retryOutbox === null ? deadline : Math.min(deadline, retryOutbox),
     );
-    this.settled = { state, sequenceNumber, changedAt, validUntil: deadline ?? Number.POSITIVE_INFINITY };
-    return { state, sequenceNumber, changedAt };
+    this.settled = { state, sequenceNumber, changedAt, validUntil: deadline ?? Number.POSITIVE_INFINITY, views };
+    return this.settled;
   }
 
   /**
