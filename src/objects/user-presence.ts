@@ -161,13 +161,17 @@ export class UserPresence extends DurableObject<Env> {
       // so the answer is right for `now` and carries a sequence number of its own.
       settled = await this.settle(now);
     }
-    const { state, sequenceNumber, changedAt, views } = settled;
-    let view = views.get(audience);
+    return { view: this.viewOf(settled, audience, now), changedAt: settled.changedAt };
+  }
+
+  /** `audience`'s view of what a settle found, built on first use and kept with it. */
+  private viewOf(found: Pick<Settled, "state" | "sequenceNumber" | "views">, audience: Audience, now: number) {
+    let view = found.views.get(audience);
     if (!view) {
-      view = presenceView(state, now, audience, sequenceNumber, this.fade);
-      views.set(audience, view);
+      view = presenceView(found.state, now, audience, found.sequenceNumber, this.fade);
+      found.views.set(audience, view);
     }
-    return { view, changedAt };
+    return view;
   }
 
   async setSession(command: SetSessionCommand): Promise<void> {
@@ -319,14 +323,7 @@ export class UserPresence extends DurableObject<Env> {
     // Each audience's view is computed once, for subscribers, watchers and readers alike.
     const views = new Map<Audience, PresenceView>();
     if (changed) {
-      const viewFor = (audience: Audience) => {
-        let view = views.get(audience);
-        if (!view) {
-          view = presenceView(state, now, audience, sequenceNumber, this.fade);
-          views.set(audience, view);
-        }
-        return view;
-      };
+      const viewFor = (audience: Audience) => this.viewOf({ state, sequenceNumber, views }, audience, now);
       this.queueNotifications(now, viewFor);
       this.broadcast(now, sequenceNumber, viewFor);
     }
