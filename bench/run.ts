@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { SignJWT } from "jose";
 import { unstable_DevEnv } from "wrangler";
-import { compareThroughput, measureLatencies, median, percentile } from "./stats.ts";
+import { compareThroughput, measureLatencies, median, percentile, type Throughput } from "./stats.ts";
 import type { FromWatchers, ToWatchers } from "./watchers.ts";
 
 // Wrangler would log every request of the load; only its errors matter here.
@@ -273,13 +273,7 @@ async function main() {
   }
 }
 
-function throughputCase(
-  name: string,
-  service: { requestsPerSecond: number; failures: number },
-  base: { requestsPerSecond: number; failures: number },
-  target: number,
-  kind: string,
-): CaseResult {
+function throughputCase(name: string, service: Throughput, base: Throughput, target: number, kind: string): CaseResult {
   const ratio = service.requestsPerSecond / base.requestsPerSecond;
   return {
     name,
@@ -301,18 +295,17 @@ const WATCHER_THREADS = 2;
 
 /**
  * Opens `count` sockets to `url`, shared among worker threads, and measures,
- * `changes` times, from `trigger` to the last socket having its message
- * (`prepare`, untimed, runs before each). `check` then sees every message, and
- * throws if one is not what it should be.
+ * `changes` times, from `trigger` to the last socket having its message.
+ * `check` then sees every message, and throws if one is not what it should be.
  */
 async function measureFanOut(
   url: string,
   token: string | undefined,
   count: number,
   changes: number,
-  round: { prepare?: () => Promise<void>; trigger: () => Promise<void>; check: (data: string) => void },
+  round: { trigger: () => Promise<void>; check: (data: string) => void },
 ): Promise<number[]> {
-  const { prepare, trigger, check } = round;
+  const { trigger, check } = round;
   const threads = Array.from({ length: WATCHER_THREADS }, (_, t) => {
     const share = Math.floor(count / WATCHER_THREADS) + (t < count % WATCHER_THREADS ? 1 : 0);
     return {
@@ -355,7 +348,6 @@ async function measureFanOut(
     // The snapshots every watcher gets on opening arrive unarmed (not timed) before the first round.
     await new Promise((r) => setTimeout(r, 500));
     const once = async () => {
-      await prepare?.();
       const armed = next("armed");
       for (const { worker } of threads) worker.postMessage({ type: "arm" } satisfies ToWatchers);
       await armed;
@@ -416,10 +408,8 @@ async function fanOutCase(
     WATCHERS,
     FANOUT_CHANGES,
     {
-      prepare: async () => {
-        before = latest;
-      },
       trigger: async () => {
+        before = latest;
         busy = !busy;
         const response = await change(busy);
         if (!response.ok) throw new Error(`setPresence: ${response.status}`);
