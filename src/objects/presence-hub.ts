@@ -1,12 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
-import { type ClientMessage, MAX_WATCHED_USERS, parseClientMessage, WATCH_PROTOCOL } from "../domain/watch-messages";
+import { type ClientMessage, MAX_WATCHED_USERS, parseClientMessage } from "../domain/watch-messages";
 import type { Env } from "../env";
 import { type Caller, deserializeCaller } from "../http/auth";
 import { GraphError } from "../http/errors";
 import { assertCanRead, audienceFor } from "../http/permissions";
 import { mapWithConcurrency } from "../shared/map-with-concurrency";
 import { userPresenceStub } from "./user-stub";
-import { closeQuietly, sendOrDrop, WATCH_HEADERS } from "./watch-forwarding";
+import { acceptWatchSocket, closeQuietly, sendOrDrop, WATCH_HEADERS } from "./watch-forwarding";
 
 // Enough in flight to subscribe 650 users quickly without a burst of 650 calls.
 const SUBSCRIBE_CONCURRENCY = 32;
@@ -36,15 +36,8 @@ export class PresenceHub extends DurableObject<Env> {
 
   override async fetch(request: Request): Promise<Response> {
     const caller = request.headers.get(WATCH_HEADERS.caller);
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || caller === null) {
-      return new Response("Expected a WebSocket upgrade from the watch route", { status: 426 });
-    }
-    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(server);
-    server.serializeAttachment({ caller } satisfies Attachment);
-    const headers: Record<string, string> = {};
-    if (request.headers.get(WATCH_HEADERS.subprotocol) !== null) headers["Sec-WebSocket-Protocol"] = WATCH_PROTOCOL;
-    return new Response(null, { status: 101, webSocket: client, headers });
+    if (caller === null) return new Response("Expected a WebSocket upgrade from the watch route", { status: 426 });
+    return acceptWatchSocket(this.ctx, request, { attachment: { caller } satisfies Attachment });
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
@@ -75,14 +68,24 @@ export class PresenceHub extends DurableObject<Env> {
   async deliver(userId: string, sequenceNumber: string, message: string): Promise<boolean> {
     const [socket] = this.ctx.getWebSockets().filter((ws) => ws.readyState === WebSocket.OPEN);
     if (!socket) return false;
+    const advanced = this.advance(userId, sequenceNumber);
+    if (advanced === null) return false;
+    if (advanced) sendOrDrop(socket, message);
+    return true;
+  }
+
+  /**
+   * The one check that keeps each user's versions in order on the socket: true when
+   * `sequenceNumber` is newer than what was sent for the user, and records it; false when it is
+   * not; null when the hub does not watch the user.
+   */
+  private advance(userId: string, sequenceNumber: string): boolean | null {
     const [row] = this.sql
       .exec<{ last_seq: string }>("SELECT last_seq FROM subscriptions WHERE user_id = ?", userId)
       .toArray();
-    if (!row) return false;
-    if (sequenceNumber > row.last_seq) {
-      this.sql.exec("UPDATE subscriptions SET last_seq = ? WHERE user_id = ?", sequenceNumber, userId);
-      sendOrDrop(socket, message);
-    }
+    if (!row) return null;
+    if (sequenceNumber <= row.last_seq) return false;
+    this.sql.exec("UPDATE subscriptions SET last_seq = ? WHERE user_id = ?", sequenceNumber, userId);
     return true;
   }
 
@@ -133,19 +136,9 @@ export class PresenceHub extends DurableObject<Env> {
       userPresenceStub(this.env, caller.tenantId, id).watch(hubId, audienceFor(caller, id), since.get(id) ?? null),
     );
     for (const snapshot of snapshots) {
-      if (snapshot && this.deliverSnapshot(snapshot.id, snapshot.sequenceNumber)) sendOrDrop(ws, snapshot.message);
+      if (snapshot && this.advance(snapshot.id, snapshot.sequenceNumber)) sendOrDrop(ws, snapshot.message);
     }
     sendOrDrop(ws, JSON.stringify({ type: "subscribed", ids: fresh }));
-  }
-
-  /** True when the snapshot is newer than what was sent for the user, and records it. */
-  private deliverSnapshot(userId: string, sequenceNumber: string): boolean {
-    const [row] = this.sql
-      .exec<{ last_seq: string }>("SELECT last_seq FROM subscriptions WHERE user_id = ?", userId)
-      .toArray();
-    if (!row || sequenceNumber <= row.last_seq) return false;
-    this.sql.exec("UPDATE subscriptions SET last_seq = ? WHERE user_id = ?", sequenceNumber, userId);
-    return true;
   }
 
   private async unsubscribe(ws: WebSocket, caller: Caller, ids: string[]) {

@@ -3,15 +3,15 @@ import {
   type Audience,
   type Availability,
   DEFAULT_MAILBOX_SETTINGS,
+  EMPTY_STATE,
   type MailboxSettings,
-  type PreferredPresence,
   type PresenceSession,
   type PresenceState,
-  type StatusMessage,
   type WorkLocationLayer,
   type WorkLocationSignal,
   type WorkLocationType,
 } from "../domain/model";
+import { FIRST_VERSION, type Version } from "../domain/settle";
 
 /**
  * Schema changes, applied once each and in order. SQLite-backed Durable
@@ -87,21 +87,29 @@ type WorkLocationRow = {
   set_at: number;
 };
 
+/** A user's presence as stored: the inputs the view is computed from, and its version (D10). */
+export interface StoredPresence {
+  state: PresenceState;
+  version: Version;
+}
+
+// The version's three values, kept in the meta table.
+const SEQUENCE_KEY = "sequence";
+const VISIBLE_KEY = "visible";
+const CHANGED_KEY = "changed";
+
+const sameFields = <T extends object>(a: T, b: T) => (Object.keys(a) as (keyof T)[]).every((key) => a[key] === b[key]);
+const signalKey = (s: WorkLocationSignal) => `${s.layer}\u0000${s.source}`;
+
 /**
- * All SQL of one user's presence. Every method is synchronous, so a sequence
- * of calls with no `await` between them commits as one transaction.
- *
- * The object is the only writer of these rows, so the store keeps a copy of
- * what it read or wrote (write-through): a settle after a write then costs no
- * SELECTs. The copy starts empty whenever the object starts.
+ * All SQL of one user's object. It keeps nothing in memory: the object holds
+ * the one copy of the state, and hands `save` the state before and after a
+ * change, which the store writes as plain upserts and deletes of the rows
+ * that differ. Every method is synchronous, so calls with no `await` between
+ * them commit together.
  */
 export class PresenceStore {
   private schemaReady = false;
-  private state: PresenceState | null = null;
-  private readonly meta = new Map<string, string | null>();
-  private subscriberRows: { subscriptionId: string; appId: string; audience: Audience }[] | null = null;
-  private hubRows: { hubId: string; audience: Audience }[] | null = null;
-  private outboxRows: { id: number; jobs: string }[] | null = null;
 
   constructor(private readonly sql: SqlStorage) {}
 
@@ -130,22 +138,9 @@ export class PresenceStore {
     this.schemaReady = true;
   }
 
-  /** Forgets the copy, so the next read comes from SQL (after a failed write, say). */
-  forgetCopy(): void {
-    this.state = null;
-    this.meta.clear();
-    this.subscriberRows = null;
-    this.hubRows = null;
-    this.outboxRows = null;
-  }
-
-  load(): PresenceState {
-    this.state ??= this.loadFromSql();
-    const s = this.state;
-    return { ...s, sessions: [...s.sessions], workLocationSignals: [...s.workLocationSignals] };
-  }
-
-  private loadFromSql(): PresenceState {
+  /** Everything stored about the user's presence; a user nobody has written has the empty state (D3). */
+  load(): StoredPresence {
+    if (!this.exists()) return { state: EMPTY_STATE, version: FIRST_VERSION };
     const sessions = this.sql
       .exec<SessionRow>("SELECT * FROM sessions")
       .toArray()
@@ -159,18 +154,7 @@ export class PresenceStore {
         }),
       );
     const [p] = this.sql.exec<PreferredRow>("SELECT * FROM preferred_presence").toArray();
-    const preferred: PreferredPresence | null = p
-      ? {
-          availability: p.availability as Availability,
-          activity: p.activity as Activity,
-          setAt: p.set_at,
-          expiresAt: p.expires_at,
-        }
-      : null;
     const [m] = this.sql.exec<StatusMessageRow>("SELECT * FROM status_message").toArray();
-    const statusMessage: StatusMessage | null = m
-      ? { content: m.content, publishedAt: m.published_at, expiresAt: m.expires_at }
-      : null;
     const workLocationSignals = this.sql
       .exec<WorkLocationRow>("SELECT * FROM work_location")
       .toArray()
@@ -184,197 +168,178 @@ export class PresenceStore {
           setAt: r.set_at,
         }),
       );
+    const [settings] = this.sql.exec<{ json: string }>("SELECT json FROM mailbox_settings").toArray();
+    const meta = new Map(
+      this.sql
+        .exec<{ key: string; value: string }>("SELECT key, value FROM meta")
+        .toArray()
+        .map((r) => [r.key, r.value]),
+    );
+    const changed = meta.get(CHANGED_KEY);
     return {
-      sessions,
-      preferred,
-      statusMessage,
-      workLocationSignals,
-      mailboxSettings: this.mailboxSettingsFromSql(),
+      state: {
+        sessions,
+        preferred: p
+          ? {
+              availability: p.availability as Availability,
+              activity: p.activity as Activity,
+              setAt: p.set_at,
+              expiresAt: p.expires_at,
+            }
+          : null,
+        statusMessage: m ? { content: m.content, publishedAt: m.published_at, expiresAt: m.expires_at } : null,
+        workLocationSignals,
+        mailboxSettings: settings ? (JSON.parse(settings.json) as MailboxSettings) : DEFAULT_MAILBOX_SETTINGS,
+      },
+      version: {
+        counter: Number(meta.get(SEQUENCE_KEY) ?? 0),
+        visible: meta.get(VISIBLE_KEY) ?? null,
+        changedAt: changed === undefined ? null : Number(changed),
+      },
     };
   }
 
-  mailboxSettings(): MailboxSettings {
-    return this.state?.mailboxSettings ?? this.mailboxSettingsFromSql();
-  }
-
-  private mailboxSettingsFromSql(): MailboxSettings {
-    const [row] = this.sql.exec<{ json: string }>("SELECT json FROM mailbox_settings").toArray();
-    return row ? (JSON.parse(row.json) as MailboxSettings) : DEFAULT_MAILBOX_SETTINGS;
-  }
-
-  setMailboxSettings(settings: MailboxSettings): void {
-    this.sql.exec("INSERT OR REPLACE INTO mailbox_settings (singleton, json) VALUES (1, ?)", JSON.stringify(settings));
-    if (this.state) this.state.mailboxSettings = settings;
-  }
-
-  upsertWorkLocation(s: WorkLocationSignal): void {
-    this.sql.exec(
-      `INSERT OR REPLACE INTO work_location (layer, source, work_location_type, place_id, local_date, set_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-      s.layer,
-      s.source,
-      s.workLocationType,
-      s.placeId,
-      s.localDate,
-      s.setAt,
-    );
-    if (this.state) {
-      this.state.workLocationSignals = [
-        ...this.state.workLocationSignals.filter((w) => !(w.layer === s.layer && w.source === s.source)),
-        s,
-      ];
-    }
-  }
-
-  /** Removes the signals of `layer`, or of both layers. */
-  clearWorkLocation(layer?: WorkLocationLayer): void {
-    if (layer) this.sql.exec("DELETE FROM work_location WHERE layer = ?", layer);
-    else this.sql.exec("DELETE FROM work_location");
-    if (this.state) {
-      this.state.workLocationSignals = layer ? this.state.workLocationSignals.filter((w) => w.layer !== layer) : [];
-    }
-  }
-
-  /** Removes rows whose time is up; `expires_at` null means never; signals of another date than `today`. */
-  deleteExpired(now: number, today: string): void {
-    this.sql.exec("DELETE FROM work_location WHERE local_date <> ?", today);
-    this.sql.exec("DELETE FROM sessions WHERE expires_at <= ?", now);
-    this.sql.exec("DELETE FROM preferred_presence WHERE expires_at <= ?", now);
-    this.sql.exec("DELETE FROM status_message WHERE expires_at IS NOT NULL AND expires_at <= ?", now);
-    const st = this.state;
-    if (st) {
-      st.workLocationSignals = st.workLocationSignals.filter((w) => w.localDate === today);
-      st.sessions = st.sessions.filter((x) => x.expiresAt > now);
-      if (st.preferred && st.preferred.expiresAt <= now) st.preferred = null;
-      const m = st.statusMessage;
-      if (m && m.expiresAt !== null && m.expiresAt <= now) st.statusMessage = null;
-    }
-  }
-
-  upsertSession(s: PresenceSession): void {
-    this.sql.exec(
-      `INSERT INTO sessions (session_id, availability, activity, refreshed_at, expires_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (session_id) DO UPDATE SET availability = excluded.availability, activity = excluded.activity,
-         refreshed_at = excluded.refreshed_at, expires_at = excluded.expires_at`,
-      s.sessionId,
-      s.availability,
-      s.activity,
-      s.refreshedAt,
-      s.expiresAt,
-    );
-    if (this.state) this.state.sessions = [...this.state.sessions.filter((x) => x.sessionId !== s.sessionId), s];
-  }
-
-  /** Returns false when there was no such session. */
-  deleteSession(sessionId: string): boolean {
-    const found = this.sql.exec("DELETE FROM sessions WHERE session_id = ?", sessionId).rowsWritten > 0;
-    if (this.state) this.state.sessions = this.state.sessions.filter((x) => x.sessionId !== sessionId);
-    return found;
-  }
-
-  setPreferred(p: PreferredPresence): void {
-    this.sql.exec(
-      "INSERT OR REPLACE INTO preferred_presence (singleton, availability, activity, set_at, expires_at) VALUES (1, ?, ?, ?, ?)",
-      p.availability,
-      p.activity,
-      p.setAt,
-      p.expiresAt,
-    );
-    if (this.state) this.state.preferred = p;
-  }
-
-  clearPreferred(): void {
-    this.sql.exec("DELETE FROM preferred_presence");
-    if (this.state) this.state.preferred = null;
-  }
-
-  setStatusMessage(m: StatusMessage | null): void {
-    this.sql.exec("DELETE FROM status_message");
-    if (m) {
+  /** Writes the rows in which `after` differs from `before` (what the object last loaded or saved). */
+  save(before: StoredPresence, after: StoredPresence): void {
+    this.ensureSchema();
+    const was = before.state;
+    const now = after.state;
+    const oldSessions = new Map(was.sessions.map((s) => [s.sessionId, s]));
+    for (const s of now.sessions) {
+      const old = oldSessions.get(s.sessionId);
+      oldSessions.delete(s.sessionId);
+      if (old && sameFields(old, s)) continue;
       this.sql.exec(
-        "INSERT INTO status_message (singleton, content, published_at, expires_at) VALUES (1, ?, ?, ?)",
-        m.content,
-        m.publishedAt,
-        m.expiresAt,
+        `INSERT INTO sessions (session_id, availability, activity, refreshed_at, expires_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (session_id) DO UPDATE SET availability = excluded.availability, activity = excluded.activity,
+           refreshed_at = excluded.refreshed_at, expires_at = excluded.expires_at`,
+        s.sessionId,
+        s.availability,
+        s.activity,
+        s.refreshedAt,
+        s.expiresAt,
       );
     }
-    if (this.state) this.state.statusMessage = m;
+    for (const gone of oldSessions.keys()) this.sql.exec("DELETE FROM sessions WHERE session_id = ?", gone);
+
+    if (was.preferred !== now.preferred) {
+      const p = now.preferred;
+      if (!p) this.sql.exec("DELETE FROM preferred_presence");
+      else {
+        this.sql.exec(
+          "INSERT OR REPLACE INTO preferred_presence (singleton, availability, activity, set_at, expires_at) VALUES (1, ?, ?, ?, ?)",
+          p.availability,
+          p.activity,
+          p.setAt,
+          p.expiresAt,
+        );
+      }
+    }
+
+    if (was.statusMessage !== now.statusMessage) {
+      const m = now.statusMessage;
+      if (!m) this.sql.exec("DELETE FROM status_message");
+      else {
+        this.sql.exec(
+          "INSERT OR REPLACE INTO status_message (singleton, content, published_at, expires_at) VALUES (1, ?, ?, ?)",
+          m.content,
+          m.publishedAt,
+          m.expiresAt,
+        );
+      }
+    }
+
+    const oldSignals = new Map(was.workLocationSignals.map((s) => [signalKey(s), s]));
+    for (const s of now.workLocationSignals) {
+      const old = oldSignals.get(signalKey(s));
+      oldSignals.delete(signalKey(s));
+      if (old && sameFields(old, s)) continue;
+      this.sql.exec(
+        `INSERT OR REPLACE INTO work_location (layer, source, work_location_type, place_id, local_date, set_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+        s.layer,
+        s.source,
+        s.workLocationType,
+        s.placeId,
+        s.localDate,
+        s.setAt,
+      );
+    }
+    for (const gone of oldSignals.values()) {
+      this.sql.exec("DELETE FROM work_location WHERE layer = ? AND source = ?", gone.layer, gone.source);
+    }
+
+    if (was.mailboxSettings !== now.mailboxSettings) {
+      this.sql.exec(
+        "INSERT OR REPLACE INTO mailbox_settings (singleton, json) VALUES (1, ?)",
+        JSON.stringify(now.mailboxSettings),
+      );
+    }
+
+    const v = after.version;
+    if (v !== before.version && v.visible !== null && v.changedAt !== null) {
+      // One statement for the three keys: a change writes them on every visible write.
+      this.sql.exec(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?), (?, ?), (?, ?)",
+        SEQUENCE_KEY,
+        String(v.counter),
+        VISIBLE_KEY,
+        v.visible,
+        CHANGED_KEY,
+        String(v.changedAt),
+      );
+    }
   }
 
   addHubWatcher(hubId: string, audience: Audience): void {
+    this.ensureSchema();
     this.sql.exec("INSERT OR REPLACE INTO hub_watchers (hub_id, audience) VALUES (?, ?)", hubId, audience);
-    this.hubRows = null;
   }
 
   removeHubWatcher(hubId: string): void {
-    this.sql.exec("DELETE FROM hub_watchers WHERE hub_id = ?", hubId);
-    this.hubRows = null;
+    if (this.exists()) this.sql.exec("DELETE FROM hub_watchers WHERE hub_id = ?", hubId);
   }
 
   hubWatchers(): { hubId: string; audience: Audience }[] {
-    this.hubRows ??= this.sql
+    if (!this.exists()) return [];
+    return this.sql
       .exec<{ hub_id: string; audience: string }>("SELECT hub_id, audience FROM hub_watchers")
       .toArray()
       .map((r) => ({ hubId: r.hub_id, audience: r.audience as Audience }));
-    return this.hubRows;
   }
 
   addSubscriber(subscriptionId: string, appId: string, audience: Audience): void {
+    this.ensureSchema();
     this.sql.exec(
       "INSERT OR REPLACE INTO subscribers (subscription_id, app_id, audience) VALUES (?, ?, ?)",
       subscriptionId,
       appId,
       audience,
     );
-    this.subscriberRows = null;
   }
 
   removeSubscriber(subscriptionId: string): void {
-    this.sql.exec("DELETE FROM subscribers WHERE subscription_id = ?", subscriptionId);
-    this.subscriberRows = null;
+    if (this.exists()) this.sql.exec("DELETE FROM subscribers WHERE subscription_id = ?", subscriptionId);
   }
 
   subscribers(): { subscriptionId: string; appId: string; audience: Audience }[] {
-    this.subscriberRows ??= this.sql
+    if (!this.exists()) return [];
+    return this.sql
       .exec<{ subscription_id: string; app_id: string; audience: string }>("SELECT * FROM subscribers")
       .toArray()
       .map((r) => ({ subscriptionId: r.subscription_id, appId: r.app_id, audience: r.audience as Audience }));
-    return this.subscriberRows;
   }
 
   addToOutbox(jobs: unknown[]): void {
     this.sql.exec("INSERT INTO outbox (jobs) VALUES (?)", JSON.stringify(jobs));
-    this.outboxRows = null;
   }
 
   outbox(): { id: number; jobs: string }[] {
-    this.outboxRows ??= this.sql
-      .exec<{ id: number; jobs: string }>("SELECT id, jobs FROM outbox ORDER BY id")
-      .toArray();
-    return [...this.outboxRows];
+    if (!this.exists()) return [];
+    return this.sql.exec<{ id: number; jobs: string }>("SELECT id, jobs FROM outbox ORDER BY id").toArray();
   }
 
   removeFromOutbox(id: number): void {
     this.sql.exec("DELETE FROM outbox WHERE id = ?", id);
-    this.outboxRows = this.outboxRows?.filter((r) => r.id !== id) ?? null;
-  }
-
-  getMeta(key: string): string | null {
-    if (!this.meta.has(key)) {
-      const [row] = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray();
-      this.meta.set(key, row?.value ?? null);
-    }
-    return this.meta.get(key) ?? null;
-  }
-
-  /** Writes several keys in one statement: a change writes three on every write request. */
-  setMeta(entries: Record<string, string>): void {
-    const pairs = Object.entries(entries);
-    if (pairs.length === 0) return;
-    this.sql.exec(
-      `INSERT OR REPLACE INTO meta (key, value) VALUES ${pairs.map(() => "(?, ?)").join(", ")}`,
-      ...pairs.flat(),
-    );
-    for (const [key, value] of pairs) this.meta.set(key, value);
   }
 }

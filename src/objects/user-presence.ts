@@ -1,61 +1,59 @@
 import { DurableObject } from "cloudflare:workers";
-import { DEFAULT_FADE, type FadeTimings, nextDeadline, presenceView } from "../domain/aggregate";
+import { DEFAULT_FADE, type FadeTimings, presenceView } from "../domain/aggregate";
 import type { SetPreferredCommand, SetSessionCommand, SetStatusMessageCommand } from "../domain/commands";
 import { InvalidInput } from "../domain/errors";
 import { type MailboxSettingsPatch, mailboxSettingsView, mergeMailboxSettings } from "../domain/mailbox-settings";
-import {
-  type Audience,
-  DEFAULT_MAILBOX_SETTINGS,
-  EMPTY_STATE,
-  type PresenceState,
-  type PresenceView,
-  type WorkLocationLayer,
-  type WorkLocationType,
-} from "../domain/model";
+import type { Audience, PresenceState, PresenceView, WorkLocationLayer, WorkLocationType } from "../domain/model";
 import { formatSequenceNumber } from "../domain/sequence-number";
-import { WATCH_PROTOCOL } from "../domain/watch-messages";
-import { localDateAt } from "../domain/work-location";
+import { alarmChange, earliest, settle, withoutExpired } from "../domain/settle";
+import {
+  withMailboxSettings,
+  withoutPreferred,
+  withoutSession,
+  withoutWorkLocation,
+  withPreferred,
+  withSession,
+  withStatusMessage,
+  withWorkLocation,
+} from "../domain/state-changes";
 import type { Env } from "../env";
 import { enqueueJobs, type NotificationJob } from "../notifications/jobs";
-import { PresenceStore } from "./presence-store";
-import { closeQuietly, presenceMessage, sendOrDrop, WATCH_HEADERS } from "./watch-forwarding";
+import { logError, objectSource } from "../shared/log";
+import { PresenceStore, type StoredPresence } from "./presence-store";
+import { acceptWatchSocket, closeQuietly, presenceMessage, sendOrDrop, WATCH_HEADERS } from "./watch-forwarding";
 
-const SEQUENCE_KEY = "sequence";
-const VISIBLE_KEY = "visible";
-/** When the sequence number was last bumped (epoch ms), for watchers' "changed 2 minutes ago". */
-const CHANGED_KEY = "changed";
 /** If the queue could not take the outbox, the alarm tries again this much later. */
 const OUTBOX_RETRY_MS = 10_000;
 
-/** What a settle found, valid until `validUntil`; `views` holds each audience's view once built. */
-interface Settled {
-  state: PresenceState;
-  sequenceNumber: string;
-  changedAt: number | null;
+/** The stored presence, settled, with each audience's view once built; all valid until `validUntil`. */
+interface Current extends StoredPresence {
   validUntil: number;
   views: Map<Audience, PresenceView>;
 }
 
 /**
- * One user's presence, named `{tenantId}:{userId}`. The only writer of that
- * user's state: it stores the inputs (sessions, preferred presence, status
- * message) in SQLite, computes what readers see with the pure domain code,
- * bumps `sequenceNumber` whenever that changes, and keeps one alarm at the
- * earliest deadline so fades and expiries happen on time without a request.
- * Every change is pushed to the user's own watch sockets (hibernatable, held
- * here) and to the PresenceHub objects of multi-user watchers.
+ * One user's presence, named `{tenantId}:{userId}`, and the only writer of it.
+ *
+ * The life of a write: the route validates the body into a command (domain/commands.ts) and
+ * calls a method here; the method applies the command to the state (domain/state-changes.ts),
+ * `commit` settles the result (domain/settle.ts: what expired, whether the visible presence
+ * changed, the next deadline), the store writes the rows that differ, and a visible change is
+ * fanned out: an outbox row for webhooks in the same transaction, then the watchers. One alarm
+ * at the earliest deadline makes fades and expiries happen without a request.
  */
 export class UserPresence extends DurableObject<Env> {
   private readonly store: PresenceStore;
   private readonly fade: FadeTimings;
-  private flushing: Promise<void> | null = null;
   /**
-   * What the last settle found. Nothing visible changes before its next
-   * deadline without a write, and every write ends in a settle that replaces
-   * this, so reads until then are answered from memory, without SQL, and each
-   * audience's view is built once.
+   * The one in-memory copy of the user's state: what was last loaded or committed. Nothing
+   * visible changes before its next deadline without a write, and every write replaces it, so
+   * reads until then are answered from it. Null until first needed after the object starts.
    */
-  private settled: Settled | null = null;
+  private current: Current | null = null;
+  /** The alarm as this object last set it; undefined until read after a start. */
+  private alarmAt: number | null | undefined;
+  /** The outbox flush in progress: one at a time. */
+  private flushing: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -74,26 +72,26 @@ export class UserPresence extends DurableObject<Env> {
     return this.ctx.id.name?.split(":")[0] ?? "";
   }
 
+  // --- platform handlers: short, guarded, delegating ---------------------------------------
+
   /**
-   * A single-user watch socket, forwarded by the watch route after it checked
-   * the caller. The socket is accepted for hibernation, tagged with what its
-   * reader may see, and first sent the current presence (unless the client
-   * already has it: `since` is the last sequenceNumber it saw).
+   * A single-user watch socket, forwarded by the watch route after it checked the caller:
+   * accepted for hibernation, tagged with what its reader may see, and sent the current
+   * presence first (unless the client already has it: `since` is the last sequenceNumber it saw).
    */
   override async fetch(request: Request): Promise<Response> {
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("Expected a WebSocket upgrade", { status: 426 });
+    try {
+      const audience: Audience = request.headers.get(WATCH_HEADERS.audience) === "owner" ? "owner" : "other";
+      // The snapshot first: a change it settles is then not also broadcast to this socket.
+      const { view, changedAt } = await this.read(audience);
+      return acceptWatchSocket(this.ctx, request, { tags: [audience] }, (socket) => {
+        const since = request.headers.get(WATCH_HEADERS.since);
+        if (since === null || view.sequenceNumber > since) socket.send(presenceMessage(this.userId, view, changedAt));
+      });
+    } catch (error) {
+      logError(objectSource("UserPresence", this.ctx), "watch socket", error);
+      return new Response("The watch socket could not be opened.", { status: 500 });
     }
-    const audience: Audience = request.headers.get(WATCH_HEADERS.audience) === "owner" ? "owner" : "other";
-    const since = request.headers.get(WATCH_HEADERS.since);
-    // The snapshot first: a change it settles is then not also broadcast to this socket.
-    const { view, changedAt } = await this.current(audience);
-    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(server, [audience]);
-    if (since === null || view.sequenceNumber > since) server.send(presenceMessage(this.userId, view, changedAt));
-    const headers: Record<string, string> = {};
-    if (request.headers.get(WATCH_HEADERS.subprotocol) !== null) headers["Sec-WebSocket-Protocol"] = WATCH_PROTOCOL;
-    return new Response(null, { status: 101, webSocket: client, headers });
   }
 
   override async webSocketMessage(ws: WebSocket): Promise<void> {
@@ -110,120 +108,88 @@ export class UserPresence extends DurableObject<Env> {
     closeQuietly(ws, code);
   }
 
-  /**
-   * Registers a multi-user watcher's hub and returns the current presence as
-   * its reader may see it (the message to send), or null when the hub already has `since`.
-   */
-  async watch(
-    hubId: string,
-    audience: Audience,
-    since: string | null,
-  ): Promise<{ id: string; sequenceNumber: string; message: string } | null> {
-    this.store.ensureSchema();
-    this.store.addHubWatcher(hubId, audience);
-    const { view, changedAt } = await this.current(audience);
-    if (since !== null && view.sequenceNumber <= since) return null;
-    return {
-      id: this.userId,
-      sequenceNumber: view.sequenceNumber,
-      message: presenceMessage(this.userId, view, changedAt),
-    };
+  override async alarm(): Promise<void> {
+    // The alarm that is running is no longer set; the commit arms the next one.
+    this.alarmAt = null;
+    try {
+      if (!this.store.exists()) return;
+      await this.commit(Date.now(), (state) => state);
+      await this.flushOutbox();
+    } catch (error) {
+      // What is in memory may be ahead of what was written: read it again next time.
+      this.current = null;
+      logError(objectSource("UserPresence", this.ctx), "alarm", error);
+      // Rethrown so the runtime retries the alarm (at-least-once; a commit is idempotent).
+      throw error;
+    }
   }
 
-  async unwatch(hubId: string): Promise<void> {
-    if (this.store.exists()) this.store.removeHubWatcher(hubId);
-  }
-
-  /** A change-notification subscription now covers this user (registered by its registry). */
-  async subscribe(subscriptionId: string, appId: string, audience: Audience): Promise<void> {
-    this.store.ensureSchema();
-    this.store.addSubscriber(subscriptionId, appId, audience);
-  }
-
-  async unsubscribe(subscriptionId: string): Promise<void> {
-    if (this.store.exists()) this.store.removeSubscriber(subscriptionId);
-  }
+  // --- reads -------------------------------------------------------------------------------
 
   async getPresence(audience: Audience): Promise<PresenceView> {
-    return (await this.current(audience)).view;
+    return (await this.read(audience)).view;
+  }
+
+  async getMailboxSettings() {
+    return mailboxSettingsView(this.stored().state.mailboxSettings);
   }
 
   /** The presence as `audience` may see it now, and when it last changed (null: never written). */
-  private async current(audience: Audience): Promise<{ view: PresenceView; changedAt: number | null }> {
+  private async read(audience: Audience): Promise<{ view: PresenceView; changedAt: number | null }> {
     const now = Date.now();
-    let settled = this.settled;
-    if (!settled || now >= settled.validUntil) {
+    let current = this.stored();
+    if (now >= current.validUntil) {
       // D3: a user nobody has written reads as Offline, and the read creates nothing.
       if (!this.store.exists()) {
-        return { view: presenceView(EMPTY_STATE, now, audience, formatSequenceNumber(0), this.fade), changedAt: null };
+        return {
+          view: presenceView(current.state, now, audience, formatSequenceNumber(0), this.fade),
+          changedAt: null,
+        };
       }
-      // The alarm may not have fired yet for a deadline that has passed: settle first,
-      // so the answer is right for `now` and carries a sequence number of its own.
-      settled = await this.settle(now);
+      // A deadline has passed and the alarm may not have run yet: settle first, so the
+      // answer is right for `now` and carries a sequence number of its own.
+      current = await this.commit(now, (state) => state);
     }
-    return { view: this.viewOf(settled, audience, now), changedAt: settled.changedAt };
+    return { view: this.viewOf(current, audience, now), changedAt: current.version.changedAt };
   }
 
-  /** `audience`'s view of what a settle found, built on first use and kept with it. */
-  private viewOf(found: Pick<Settled, "state" | "sequenceNumber" | "views">, audience: Audience, now: number) {
-    let view = found.views.get(audience);
+  /** `audience`'s view of `current`, built on first use and kept with it. */
+  private viewOf(current: Current, audience: Audience, now: number): PresenceView {
+    let view = current.views.get(audience);
     if (!view) {
-      view = presenceView(found.state, now, audience, found.sequenceNumber, this.fade);
-      found.views.set(audience, view);
+      view = presenceView(current.state, now, audience, formatSequenceNumber(current.version.counter), this.fade);
+      current.views.set(audience, view);
     }
     return view;
   }
 
+  // --- writes: each applies one state change and commits it -------------------------------
+
   async setSession(command: SetSessionCommand): Promise<void> {
-    const now = Date.now();
-    this.store.ensureSchema();
-    this.store.upsertSession({
-      sessionId: command.sessionId,
-      availability: command.availability,
-      activity: command.activity,
-      refreshedAt: now,
-      expiresAt: now + command.durationMs,
-    });
-    await this.settle(now);
+    await this.commit(Date.now(), (state, now) => withSession(state, command, now));
   }
 
   /** Returns false when the application has no session (the route answers 404). */
   async clearSession(sessionId: string): Promise<boolean> {
-    if (!this.store.exists()) return false;
-    const now = Date.now();
-    // An expired session is gone already, even if the alarm has not removed it yet.
-    this.store.deleteExpired(now, this.today(now));
-    const found = this.store.deleteSession(sessionId);
-    await this.settle(now);
+    let found = false;
+    await this.commit(Date.now(), (state) => {
+      const next = withoutSession(state, sessionId);
+      found = next !== null;
+      return next ?? state;
+    });
     return found;
   }
 
   async setPreferred(command: SetPreferredCommand): Promise<void> {
-    const now = Date.now();
-    this.store.ensureSchema();
-    this.store.setPreferred({
-      availability: command.availability,
-      activity: command.activity,
-      setAt: now,
-      expiresAt: now + command.durationMs,
-    });
-    await this.settle(now);
+    await this.commit(Date.now(), (state, now) => withPreferred(state, command, now));
   }
 
   async clearPreferred(): Promise<void> {
-    if (!this.store.exists()) return;
-    this.store.clearPreferred();
-    await this.settle(Date.now());
+    await this.commit(Date.now(), withoutPreferred);
   }
 
   async setStatusMessage(command: SetStatusMessageCommand): Promise<void> {
-    const now = Date.now();
-    if (command === null && !this.store.exists()) return;
-    this.store.ensureSchema();
-    this.store.setStatusMessage(
-      command && { content: command.content, expiresAt: command.expiresAt, publishedAt: now },
-    );
-    await this.settle(now);
+    await this.commit(Date.now(), (state, now) => withStatusMessage(state, command, now));
   }
 
   /** setManualLocation / setAutomaticLocation: the signal belongs to the user's current local date. */
@@ -233,129 +199,125 @@ export class UserPresence extends DurableObject<Env> {
     workLocationType: WorkLocationType,
     placeId: string | null,
   ): Promise<void> {
-    const now = Date.now();
-    this.store.ensureSchema();
-    this.store.upsertWorkLocation({ layer, source, workLocationType, placeId, localDate: this.today(now), setAt: now });
-    await this.settle(now);
+    await this.commit(Date.now(), (state, now) =>
+      withWorkLocation(state, { layer, source, workLocationType, placeId }, now),
+    );
   }
 
   /** clearAutomaticLocation (one layer) and clearLocation (both layers). */
   async clearWorkLocation(layer?: WorkLocationLayer): Promise<void> {
-    if (!this.store.exists()) return;
-    this.store.clearWorkLocation(layer);
-    await this.settle(Date.now());
-  }
-
-  async getMailboxSettings() {
-    return mailboxSettingsView(this.store.exists() ? this.store.mailboxSettings() : DEFAULT_MAILBOX_SETTINGS);
+    await this.commit(Date.now(), (state) => withoutWorkLocation(state, layer));
   }
 
   /**
-   * Merges a PATCH into the stored settings here, in the object, so that two
-   * concurrent PATCHes cannot overwrite each other. A refusal comes back as a
-   * value, since error classes do not survive RPC.
+   * Merges a PATCH into the stored settings here, in the object, so that two concurrent
+   * PATCHes cannot overwrite each other. A refusal comes back as a value, since error classes
+   * do not survive RPC.
    */
   async updateMailboxSettings(
     patch: MailboxSettingsPatch,
   ): Promise<{ settings: ReturnType<typeof mailboxSettingsView> } | { error: string }> {
-    const current = this.store.exists() ? this.store.mailboxSettings() : DEFAULT_MAILBOX_SETTINGS;
     let merged: ReturnType<typeof mergeMailboxSettings>;
     try {
-      merged = mergeMailboxSettings(current, patch);
+      merged = mergeMailboxSettings(this.stored().state.mailboxSettings, patch);
     } catch (error) {
       if (error instanceof InvalidInput) return { error: error.message };
       throw error;
     }
-    this.store.ensureSchema();
-    this.store.setMailboxSettings(merged);
-    // A new time zone can end today's work-location signals: look again at what expired.
-    this.nextDeadlineAt = undefined;
-    await this.settle(Date.now());
+    await this.commit(Date.now(), (state) => withMailboxSettings(state, merged));
     return { settings: mailboxSettingsView(merged) };
   }
 
-  override async alarm(): Promise<void> {
-    // The alarm that is running is no longer set; settle arms the next one.
-    this.alarmAt = null;
-    try {
-      if (!this.store.exists()) return;
-      await this.settle(Date.now());
-      await this.flushOutbox();
-    } catch (error) {
-      // What the store remembers may be ahead of what was written: read it again next time.
-      this.store.forgetCopy();
-      this.settled = null;
-      // Rethrown so the runtime retries the alarm (at-least-once; settle is idempotent).
-      console.error(JSON.stringify({ level: "error", object: "UserPresence", event: "alarm", error: String(error) }));
-      throw error;
-    }
+  // --- registrations of watchers and subscriptions ----------------------------------------
+
+  /**
+   * Registers a multi-user watcher's hub and returns the current presence as its reader may
+   * see it (the message to send), or null when the hub already has `since`.
+   */
+  async watch(
+    hubId: string,
+    audience: Audience,
+    since: string | null,
+  ): Promise<{ id: string; sequenceNumber: string; message: string } | null> {
+    this.store.addHubWatcher(hubId, audience);
+    const { view, changedAt } = await this.read(audience);
+    if (since !== null && view.sequenceNumber <= since) return null;
+    return {
+      id: this.userId,
+      sequenceNumber: view.sequenceNumber,
+      message: presenceMessage(this.userId, view, changedAt),
+    };
+  }
+
+  async unwatch(hubId: string): Promise<void> {
+    this.store.removeHubWatcher(hubId);
+  }
+
+  /** A change-notification subscription now covers this user (registered by its registry). */
+  async subscribe(subscriptionId: string, appId: string, audience: Audience): Promise<void> {
+    this.store.addSubscriber(subscriptionId, appId, audience);
+  }
+
+  async unsubscribe(subscriptionId: string): Promise<void> {
+    this.store.removeSubscriber(subscriptionId);
+  }
+
+  // --- the commit: settle, store, fan out, arm ---------------------------------------------
+
+  /** The stored presence: the copy in memory, read from storage once after a start (to be settled before use). */
+  private stored(): Current {
+    this.current ??= { ...this.store.load(), validUntil: Number.NEGATIVE_INFINITY, views: new Map() };
+    return this.current;
   }
 
   /**
-   * Brings stored state up to `now`: drops what expired, bumps the sequence
-   * number if what the owner can see changed since the last bump (D10), and
-   * re-arms the alarm at the next deadline or deletes it. Idempotent.
+   * Applies `change` to the state as of `now` (what expired already gone), settles it, and
+   * writes what differs in one transaction with the change's notification jobs; then pushes a
+   * visible change to the watchers and arms the alarm at the next deadline. Idempotent: a
+   * change that alters nothing writes nothing and sends nothing.
    */
-  private async settle(now: number): Promise<Settled> {
-    this.settled = null;
-    // Nothing stored expires before the previous settle's next deadline (the earliest
-    // fade, expiry or midnight), and what a write adds lies in the future.
-    if (this.nextDeadlineAt === undefined || (this.nextDeadlineAt !== null && now >= this.nextDeadlineAt)) {
-      this.store.deleteExpired(now, this.today(now));
+  private async commit(now: number, change: (state: PresenceState, now: number) => PresenceState): Promise<Current> {
+    const before = this.stored();
+    const settled = settle(change(withoutExpired(before.state, now), now), before.version, now, this.fade);
+    const current: Current = {
+      state: settled.state,
+      version: settled.version,
+      validUntil: settled.nextDeadline ?? Number.POSITIVE_INFINITY,
+      views: new Map(),
+    };
+    let queued = false;
+    if (settled.changed || settled.state !== before.state) {
+      this.ctx.storage.transactionSync(() => {
+        this.store.save(before, current);
+        if (settled.changed) queued = this.queueNotifications(current, now);
+      });
     }
-    const state = this.store.load();
-    // The owner's view is the most detailed one: any change a reader can see changes it.
-    const visible = JSON.stringify(presenceView(state, now, "owner", "", this.fade));
-    const previous =
-      this.store.getMeta(VISIBLE_KEY) ?? JSON.stringify(presenceView(EMPTY_STATE, now, "owner", "", this.fade));
-    let counter = Number(this.store.getMeta(SEQUENCE_KEY) ?? 0);
-    const changed = visible !== previous;
-    let changedAt: number | null;
-    if (changed) {
-      counter += 1;
-      changedAt = now;
-      this.store.setMeta({ [SEQUENCE_KEY]: String(counter), [VISIBLE_KEY]: visible, [CHANGED_KEY]: String(now) });
-    } else {
-      const changedMeta = this.store.getMeta(CHANGED_KEY);
-      changedAt = changedMeta === null ? null : Number(changedMeta);
-    }
-    const sequenceNumber = formatSequenceNumber(counter);
-    // Each audience's view is computed once, for subscribers, watchers and readers alike.
-    const views = new Map<Audience, PresenceView>();
-    if (changed) {
-      const viewFor = (audience: Audience) => this.viewOf({ state, sequenceNumber, views }, audience, now);
-      this.queueNotifications(now, viewFor);
-      this.broadcast(now, sequenceNumber, viewFor);
-    }
-    const deadline = nextDeadline(state, now, this.fade);
-    this.nextDeadlineAt = deadline;
-    const retryOutbox = this.store.outbox().length > 0 ? now + OUTBOX_RETRY_MS : null;
-    await this.armAlarm(
-      deadline === null ? retryOutbox : retryOutbox === null ? deadline : Math.min(deadline, retryOutbox),
-    );
-    this.settled = { state, sequenceNumber, changedAt, validUntil: deadline ?? Number.POSITIVE_INFINITY, views };
-    return this.settled;
+    this.current = current;
+    if (queued) this.ctx.waitUntil(this.flushOutbox());
+    if (settled.changed) this.broadcast(current, now);
+    await this.armAlarm(settled.nextDeadline);
+    return current;
   }
 
   /**
-   * D18: every change that bumps sequenceNumber makes one notification job per
-   * subscription covering this user. The jobs are written to the outbox in the
-   * same transaction as the change, then handed to the queue.
+   * D18: every change that bumps sequenceNumber makes one notification job per subscription
+   * covering this user, written to the outbox in the commit's transaction (then handed to the
+   * queue). Returns whether there were any.
    */
-  private queueNotifications(now: number, viewFor: (audience: Audience) => PresenceView): void {
+  private queueNotifications(current: Current, now: number): boolean {
     const subscribers = this.store.subscribers();
-    if (subscribers.length === 0) return;
+    if (subscribers.length === 0) return false;
     const jobs: NotificationJob[] = subscribers.map(({ subscriptionId, appId, audience }) => ({
       kind: "change",
       tenantId: this.tenantId,
       appId,
       subscriptionId,
       userId: this.userId,
-      presence: { id: this.userId, ...viewFor(audience) },
+      presence: { id: this.userId, ...this.viewOf(current, audience, now) },
       firstAttemptAt: now,
     }));
     this.store.addToOutbox(jobs);
-    this.ctx.waitUntil(this.flushOutbox());
+    return true;
   }
 
   /** Sends outbox rows to the queue, oldest first; what fails stays for the alarm. One flush at a time. */
@@ -370,9 +332,7 @@ export class UserPresence extends DurableObject<Env> {
           }
         }
       } catch (error) {
-        console.error(
-          JSON.stringify({ level: "error", object: "UserPresence", event: "outbox flush", error: String(error) }),
-        );
+        logError(objectSource("UserPresence", this.ctx), "outbox flush", error);
       } finally {
         this.flushing = null;
       }
@@ -381,16 +341,16 @@ export class UserPresence extends DurableObject<Env> {
   }
 
   /**
-   * Pushes a change to every watcher: the sockets held here directly, then the
-   * hubs of multi-user watchers. A hub that no longer has its socket answers
-   * false and is forgotten, so nothing is sent to a closed watcher again.
+   * Pushes a change to every watcher: the sockets held here directly, then the hubs of
+   * multi-user watchers. A hub that no longer has its socket answers false and is forgotten, so
+   * nothing is sent to a closed watcher again.
    */
-  private broadcast(now: number, sequenceNumber: string, viewFor: (audience: Audience) => PresenceView): void {
+  private broadcast(current: Current, now: number): void {
     const messages = new Map<Audience, string>();
     const messageFor = (audience: Audience) => {
       let message = messages.get(audience);
       if (message === undefined) {
-        message = presenceMessage(this.userId, viewFor(audience), now);
+        message = presenceMessage(this.userId, this.viewOf(current, audience, now), now);
         messages.set(audience, message);
       }
       return message;
@@ -398,6 +358,7 @@ export class UserPresence extends DurableObject<Env> {
     for (const audience of ["owner", "other"] as const) {
       for (const ws of this.ctx.getWebSockets(audience)) sendOrDrop(ws, messageFor(audience));
     }
+    const sequenceNumber = formatSequenceNumber(current.version.counter);
     for (const { hubId, audience } of this.store.hubWatchers()) {
       const hub = this.env.PRESENCE_HUB.get(this.env.PRESENCE_HUB.idFromString(hubId));
       this.ctx.waitUntil(
@@ -405,44 +366,27 @@ export class UserPresence extends DurableObject<Env> {
           (alive) => {
             if (!alive) this.store.removeHubWatcher(hubId);
           },
-          (error) =>
-            console.error(
-              JSON.stringify({ level: "error", object: "UserPresence", event: "hub delivery", error: String(error) }),
-            ),
+          (error) => logError(objectSource("UserPresence", this.ctx), "hub delivery", error),
         ),
       );
     }
   }
 
-  /** The user's local date at `now`, in their mailbox time zone (D14). */
-  private today(now: number): string {
-    return localDateAt(now, this.store.mailboxSettings().timeZone);
-  }
-
-  /** The last settle's next deadline: null when nothing was due, undefined before the first settle. */
-  private nextDeadlineAt: number | null | undefined;
-
-  /** The alarm as this object last set it; undefined until read once (after a restart or eviction). */
-  private alarmAt: number | null | undefined;
-
+  /** Arms the one alarm at the next deadline, or sooner to retry an outbox the queue did not take. */
   private async armAlarm(deadline: number | null): Promise<void> {
+    const retry = this.store.outbox().length > 0 ? Date.now() + OUTBOX_RETRY_MS : null;
     if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
-    if (deadline === this.alarmAt) return;
-    // An alarm already set no later than the deadline stays: when it fires, the
-    // settle re-arms at the true next deadline. A refreshed session moves its
-    // deadlines later on every write; moving the alarm each time cost a storage
-    // write per request, where an early alarm costs one wake-up.
-    if (deadline !== null && this.alarmAt !== null && this.alarmAt <= deadline) return;
-    if (deadline === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(deadline);
-    this.alarmAt = deadline;
+    const change = alarmChange(this.alarmAt, earliest(deadline, retry));
+    if (change === "keep") return;
+    if (change === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(change);
+    this.alarmAt = change;
   }
 }
 
 /**
- * D5's fade steps, unless a test-only configuration shortens them (the
- * reliability checks restart the runtime across a fade and cannot wait
- * minutes). Production configuration never sets these.
+ * D5's fade steps, unless a test-only configuration shortens them (the reliability checks
+ * restart the runtime across a fade and cannot wait minutes). Production never sets these.
  */
 function fadeTimingsFrom(env: Env): FadeTimings {
   const idle = Number(env.TEST_FADE_IDLE_AFTER_SECONDS);

@@ -1,4 +1,5 @@
 import type { PresenceView } from "../domain/model";
+import { WATCH_PROTOCOL } from "../domain/watch-messages";
 
 /**
  * Headers the watch routes set when they forward an upgrade to an object,
@@ -43,4 +44,27 @@ export function closeQuietly(ws: WebSocket, code: number): void {
   } catch {
     // already closed
   }
+}
+
+/**
+ * The one way an object accepts a watch socket forwarded by a watch route: for hibernation,
+ * with its tags and attachment, `onAccepted` sending what it must say first, and the
+ * `presence.v1` subprotocol answered when the client offered it. Anything but an upgrade is 426.
+ */
+export function acceptWatchSocket(
+  ctx: DurableObjectState,
+  request: Request,
+  options: { tags?: string[]; attachment?: unknown },
+  onAccepted: (socket: WebSocket) => void = () => {},
+): Response {
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return new Response("Expected a WebSocket upgrade from the watch route", { status: 426 });
+  }
+  const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+  ctx.acceptWebSocket(server, options.tags);
+  if (options.attachment !== undefined) server.serializeAttachment(options.attachment);
+  onAccepted(server);
+  const headers: Record<string, string> = {};
+  if (request.headers.get(WATCH_HEADERS.subprotocol) !== null) headers["Sec-WebSocket-Protocol"] = WATCH_PROTOCOL;
+  return new Response(null, { status: 101, webSocket: client, headers });
 }
