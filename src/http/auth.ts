@@ -1,17 +1,15 @@
 import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from "jose";
+import type { Caller } from "../domain/caller";
 import type { Env } from "../env";
 import { commaSeparated } from "./config";
 import { GraphError, unauthorized } from "./errors";
 import { isGuid } from "./ids";
 import { type CachedKeySet, JWKS_MIN_REFETCH_INTERVAL_MS, KeysUnavailable, keySetFor } from "./jwks";
 
-/** Who is calling, from the verified token's Entra ID claims. */
-export type Caller =
-  | { kind: "delegated"; tenantId: string; userId: string; appId: string; scopes: ReadonlySet<string> }
-  | { kind: "application"; tenantId: string; appId: string; roles: ReadonlySet<string> };
+export type { Caller } from "../domain/caller";
 
-// Tokens minted a moment ago on another machine must not fail on clock drift.
-const CLOCK_SKEW_SECONDS = 60;
+/** Tokens minted a moment ago on another machine must not fail on clock drift; a socket lives this much past `exp` (D27). */
+export const CLOCK_SKEW_SECONDS = 60;
 
 // Importing the key once per isolate, not once per request, saves a WebCrypto import on every call.
 const keyCache = new Map<string, Promise<CryptoKey>>();
@@ -50,6 +48,8 @@ export function callerFromClaims(payload: JWTPayload): Caller {
   if (!tenantId || !isGuid(tenantId)) throw unauthorized("The access token has no valid 'tid' (tenant) claim.");
   const appId = stringClaim(payload, "appid") ?? stringClaim(payload, "azp");
   if (!appId) throw unauthorized("The access token has no 'appid' or 'azp' (application) claim.");
+  // Verified tokens always carry `exp` (a required claim); a socket lives no longer (D27).
+  const expiresAt = typeof payload.exp === "number" ? payload.exp * 1000 : 0;
   const scp = stringClaim(payload, "scp");
   if (scp !== undefined) {
     const userId = stringClaim(payload, "oid");
@@ -60,10 +60,17 @@ export function callerFromClaims(payload: JWTPayload): Caller {
       userId: userId.toLowerCase(),
       appId: appId.toLowerCase(),
       scopes: new Set(scp.split(" ").filter(Boolean)),
+      expiresAt,
     };
   }
   const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === "string") : [];
-  return { kind: "application", tenantId: tenantId.toLowerCase(), appId: appId.toLowerCase(), roles: new Set(roles) };
+  return {
+    kind: "application",
+    tenantId: tenantId.toLowerCase(),
+    appId: appId.toLowerCase(),
+    roles: new Set(roles),
+    expiresAt,
+  };
 }
 
 /** The verification keys the bindings configure; either kind, or both at once. */
@@ -178,16 +185,4 @@ export async function authenticate(authorization: string | undefined, env: Env):
   const expiresAt = ((claims.exp as number) + CLOCK_SKEW_SECONDS) * 1000;
   verified.set(key, { caller, until: Math.min(now + VERIFIED_FOR_MS, expiresAt) });
   return caller;
-}
-
-/** A caller as text, to hand to an object that holds a socket (Sets do not survive JSON). */
-export function serializeCaller(caller: Caller): string {
-  return JSON.stringify(
-    caller.kind === "delegated" ? { ...caller, scopes: [...caller.scopes] } : { ...caller, roles: [...caller.roles] },
-  );
-}
-
-export function deserializeCaller(text: string): Caller {
-  const raw = JSON.parse(text);
-  return raw.kind === "delegated" ? { ...raw, scopes: new Set(raw.scopes) } : { ...raw, roles: new Set(raw.roles) };
 }

@@ -1,5 +1,6 @@
 import type { RequestKind, ThrottleLimits } from "../domain/throttle";
 import type { Env } from "../env";
+import { logError } from "../shared/log";
 import type { Caller } from "./auth";
 import { positiveInteger } from "./config";
 import { GraphError } from "./errors";
@@ -76,17 +77,21 @@ function rememberLease(key: string, granted: number, want: number, now: number):
   leases.set(key, { remaining: granted - 1, expiresAt: now + LEASE_MS, nextWant: Math.max(1, want * 2) });
 }
 
-/** D20: admits the caller's request or throws 429, before any user's Durable Object is touched. */
-export async function throttle(env: Env, caller: Caller, kind: RequestKind): Promise<void> {
+/**
+ * D20: counts one request of `kind` against the caller's (tenant, app) limits. Returns null
+ * when it is admitted, or the instant (epoch ms) from which to retry. Watch sockets count
+ * their frames with this too (D27); HTTP routes use `throttle`.
+ */
+export async function admit(env: Env, caller: Caller, kind: RequestKind): Promise<number | null> {
   const name = `${caller.tenantId}:${caller.appId}`;
   const key = `${name}:${kind}`;
   const now = Date.now();
   const until = refusedUntil.get(key);
   if (until !== undefined) {
-    if (now < until) throw tooManyRequests(until);
+    if (now < until) return until;
     refusedUntil.delete(key);
   }
-  if (takeFromLease(key, now)) return;
+  if (takeFromLease(key, now)) return null;
   const limits = throttleLimits(env);
   const leader = !asking.has(key);
   const want = leader
@@ -100,17 +105,22 @@ export async function throttle(env: Env, caller: Caller, kind: RequestKind): Pro
     if (retryAt === null && leader) rememberLease(key, grant.granted, want, now);
   } catch (error) {
     // An object too busy to answer is being flooded by this very app.
-    if ((error as { overloaded?: unknown }).overloaded === true) throw tooManyRequests(Date.now() + 1000);
+    if ((error as { overloaded?: unknown }).overloaded === true) return Date.now() + 1000;
     // Otherwise fail open: the throttle protects fairness, and a broken one must not stop every request.
-    console.error(JSON.stringify({ level: "error", message: "throttle unavailable", error: String(error) }));
-    return;
+    logError({ object: "throttle", name }, "throttle unavailable", error);
+    return null;
   } finally {
     if (leader) asking.delete(key);
   }
-  if (retryAt !== null) {
-    // A grant that arrived for another request meanwhile may still hold this one.
-    if (takeFromLease(key, Date.now())) return;
-    rememberRefusal(key, retryAt);
-    throw tooManyRequests(retryAt);
-  }
+  if (retryAt === null) return null;
+  // A grant that arrived for another request meanwhile may still hold this one.
+  if (takeFromLease(key, Date.now())) return null;
+  rememberRefusal(key, retryAt);
+  return retryAt;
+}
+
+/** D20: admits the caller's request or throws 429, before any user's Durable Object is touched. */
+export async function throttle(env: Env, caller: Caller, kind: RequestKind): Promise<void> {
+  const retryAt = await admit(env, caller, kind);
+  if (retryAt !== null) throw tooManyRequests(retryAt);
 }
