@@ -1,5 +1,6 @@
 import type { NotificationJob } from "./notifications/jobs";
 import type { AppThrottle } from "./objects/app-throttle";
+import type { FanoutRelay } from "./objects/fanout-relay";
 import type { PresenceHub } from "./objects/presence-hub";
 import type { SubscriptionRegistry } from "./objects/subscription-registry";
 import type { UserPresence } from "./objects/user-presence";
@@ -7,8 +8,14 @@ import type { UserPresence } from "./objects/user-presence";
 /** The Worker's bindings (wrangler.toml, .dev.vars, secrets). */
 export interface Env {
   USER_PRESENCE: DurableObjectNamespace<UserPresence>;
-  /** One per multi-user watch socket. */
+  /** A tenant's pool of watch-socket hubs, named `{tenantId}:{region}:{index}`. */
   PRESENCE_HUB: DurableObjectNamespace<PresenceHub>;
+  /** The shards of each user's audience, named `{tenantId}:{userId}:{shard}`. */
+  FANOUT_RELAY: DurableObjectNamespace<FanoutRelay>;
+  /** Hubs per tenant and region that watch sockets are spread over (default 64). */
+  WATCH_HUBS_PER_REGION?: string;
+  /** Sockets one hub holds at most; a full hub sends the socket to another (default 4000). */
+  WATCH_SOCKETS_PER_HUB?: string;
   /** One per (tenant, application): that application's change-notification subscriptions. */
   SUBSCRIPTION_REGISTRY: DurableObjectNamespace<SubscriptionRegistry>;
   /** Webhook deliveries, retried with backoff. */
@@ -53,7 +60,7 @@ declare global {
     // Types `exports` from "cloudflare:workers" (ctx.exports, and the test harness).
     interface GlobalProps {
       mainModule: typeof import("./index");
-      durableNamespaces: "UserPresence" | "PresenceHub" | "SubscriptionRegistry" | "AppThrottle";
+      durableNamespaces: "UserPresence" | "PresenceHub" | "SubscriptionRegistry" | "AppThrottle" | "FanoutRelay";
     }
   }
 }

@@ -4,6 +4,7 @@ import { deliverNotifications } from "./notifications/deliver";
 import type { NotificationJob } from "./notifications/jobs";
 
 export { AppThrottle } from "./objects/app-throttle";
+export { FanoutRelay } from "./objects/fanout-relay";
 export { PresenceHub } from "./objects/presence-hub";
 export { SubscriptionRegistry } from "./objects/subscription-registry";
 export { UserPresence } from "./objects/user-presence";

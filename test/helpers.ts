@@ -1,7 +1,13 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  listDurableObjectIds,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { SignJWT } from "jose";
 import { vi } from "vitest";
+import { RELAY_SHARDS } from "../src/domain/fanout";
 import type { PresenceView } from "../src/domain/model";
 import type { Env } from "../src/env";
 import worker from "../src/index";
@@ -138,4 +144,55 @@ export async function expectGraphError(
     throw new Error(`innerError request-id missing or different from the header: ${text}`);
   }
   return body.error;
+}
+
+/** The tables a Durable Object has stored (none: it holds no storage, D29). */
+export function tablesOf(stub: DurableObjectStub) {
+  return runInDurableObject(stub, (_i, state) =>
+    state.storage.sql
+      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+      .toArray()
+      .map((r) => r.name)
+      .filter((name) => !name.startsWith("_cf") && !name.startsWith("sqlite_")),
+  );
+}
+
+/** Who the user's relays hold, over every shard: the hubs watching the user and its subscriptions. */
+export async function relayRegistrations(user: string, tenant = TENANT) {
+  const hubs: string[] = [];
+  const subscriptions: string[] = [];
+  for (let shard = 0; shard < RELAY_SHARDS; shard++) {
+    const relay = env.FANOUT_RELAY.getByName(`${tenant}:${user}:${shard}`);
+    const rows = await runInDurableObject(relay, (_i, state) => {
+      const sql = state.storage.sql;
+      const has = (table: string) =>
+        sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", table).toArray().length > 0;
+      return {
+        hubs: has("watchers") ? sql.exec<{ hub: string }>("SELECT hub FROM watchers").toArray() : [],
+        subscriptions: has("subscribers")
+          ? sql.exec<{ subscription_id: string }>("SELECT subscription_id FROM subscribers").toArray()
+          : [],
+      };
+    });
+    hubs.push(...rows.hubs.map((r) => r.hub));
+    subscriptions.push(...rows.subscriptions.map((r) => r.subscription_id));
+  }
+  return { hubs, subscriptions };
+}
+
+/** Every socket row of every watch hub: which socket watches which user. */
+export async function hubWatches() {
+  const rows: { hub: string; userId: string; socketId: string }[] = [];
+  for (const id of await listDurableObjectIds(env.PRESENCE_HUB)) {
+    const hub = env.PRESENCE_HUB.get(id);
+    const found = await runInDurableObject(hub, (_i, state) => {
+      const sql = state.storage.sql;
+      const has = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'watches'").toArray().length;
+      return has
+        ? sql.exec<{ user_id: string; socket_id: string }>("SELECT user_id, socket_id FROM watches").toArray()
+        : [];
+    });
+    rows.push(...found.map((r) => ({ hub: id.toString(), userId: r.user_id, socketId: r.socket_id })));
+  }
+  return rows;
 }

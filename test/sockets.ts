@@ -7,6 +7,8 @@ export class TestSocket {
   private readonly queue: Message[] = [];
   private readonly waiting: ((m: Message) => void)[] = [];
   closed = false;
+  /** The close code the server sent, once closed. */
+  closeCode: number | null = null;
 
   constructor(readonly ws: WebSocket) {
     ws.addEventListener("message", (event) => {
@@ -15,8 +17,9 @@ export class TestSocket {
       if (waiter) waiter(message);
       else this.queue.push(message);
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       this.closed = true;
+      this.closeCode = event.code;
     });
   }
 
@@ -39,6 +42,16 @@ export class TestSocket {
       const m = await this.next(ms);
       if (m.type === type) return m;
     }
+  }
+
+  /** Waits (bounded) until the server has closed the socket; returns the close code. */
+  async whenClosed(ms = 5000): Promise<number | null> {
+    const deadline = performance.now() + ms;
+    while (!this.closed) {
+      if (performance.now() > deadline) throw new Error("the socket was not closed");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return this.closeCode;
   }
 
   /** Everything received so far, without waiting. */

@@ -28,6 +28,8 @@ export const ClientMessage = v.variant("type", [
     ),
   }),
   v.strictObject({ type: v.literal("unsubscribe"), ids: UserIds }),
+  // D27: a fresh token for the same tenant, application and user extends the socket's life.
+  v.strictObject({ type: v.literal("reauthorize"), token: v.pipe(v.string(), v.maxLength(16 * 1024)) }),
 ]);
 export type ClientMessage = v.InferOutput<typeof ClientMessage>;
 
@@ -47,7 +49,8 @@ export function parseClientMessage(raw: string | ArrayBuffer): ClientMessage | {
   const [issue] = result.issues;
   if (issue?.type === "variant" || issue?.path?.[0]?.key === "type") {
     return {
-      error: 'Unknown message type: send {"type":"subscribe","ids":[...]} or {"type":"unsubscribe","ids":[...]}.',
+      error:
+        'Unknown message type: send {"type":"subscribe","ids":[...]}, {"type":"unsubscribe","ids":[...]} or {"type":"reauthorize","token":"..."}.',
     };
   }
   const path = (issue?.path ?? []).map((p) => String(p.key)).join(".");
@@ -64,4 +67,28 @@ export type ServerMessage =
     }
   | { type: "subscribed"; ids: string[] }
   | { type: "unsubscribed"; ids: string[] }
-  | { type: "error"; message: string; ids?: string[] };
+  | { type: "reauthorized"; expirationDateTime: string }
+  | { type: "error"; code: WatchErrorCode; message: string; ids?: string[]; retryAfterSeconds?: number };
+
+/**
+ * Why a frame was refused. `tokenExpired` and `tooManyInvalidMessages` come just before the
+ * server closes the socket with 1008; the others leave it open.
+ */
+export type WatchErrorCode =
+  | "invalidMessage"
+  | "forbidden"
+  | "tooManyUsers"
+  | "throttled"
+  | "reauthorizeFailed"
+  | "unavailable"
+  | "tokenExpired"
+  | "tooManyInvalidMessages";
+
+/** An error frame, as text. */
+export function errorMessage(
+  code: WatchErrorCode,
+  message: string,
+  extra: { ids?: string[]; retryAfterSeconds?: number } = {},
+) {
+  return JSON.stringify({ type: "error", code, message, ...extra } satisfies ServerMessage);
+}

@@ -1,9 +1,10 @@
 import { graphDateTimeOffset, type SubscriptionRecord } from "../domain/subscription-model";
 import { GIVE_UP_AFTER_MS, retryDelaySeconds } from "../domain/subscriptions";
 import type { Env } from "../env";
+import { logError } from "../shared/log";
 import { parseEncryptionCertificate } from "./certificate";
 import { encryptResourceData } from "./encrypt-resource-data";
-import type { NotificationJob } from "./jobs";
+import { type ChangeJob, enqueueJobs, type NotificationJob, type SubscriberItem } from "./jobs";
 import { signValidationToken, VALIDATION_TOKEN_ISSUER_DEFAULT } from "./validation-tokens";
 
 /** Spec 5.5: a 2xx within 3 s is a delivery; retries are given 10 s. */
@@ -12,8 +13,33 @@ const RETRY_TIMEOUT_MS = 10_000;
 
 type Item = Record<string, unknown>;
 
+/** One notification a job asks for: a change for one subscription, or a lifecycle event. */
+interface Entry {
+  message: Message<NotificationJob>;
+  subscriptionId: string;
+  registry: string;
+  /** The subscriber of a change; undefined for a lifecycle event. */
+  subscriber?: SubscriberItem;
+}
+
+/** Tries so far of a message, counting those before it was re-sent for the subscriptions that failed. */
+const attemptsOf = (message: Message<NotificationJob>) => (message.body.priorAttempts ?? 0) + message.attempts;
+
+function entriesOf(message: Message<NotificationJob>): Entry[] {
+  const job = message.body;
+  if (job.kind === "lifecycle") {
+    return [{ message, subscriptionId: job.subscriptionId, registry: `${job.tenantId}:${job.appId}` }];
+  }
+  return job.items.map((subscriber) => ({
+    message,
+    subscriptionId: subscriber.subscriptionId,
+    registry: `${job.tenantId}:${subscriber.appId}`,
+    subscriber,
+  }));
+}
+
 /** The payload item of spec 5.4 for one change, encrypted when the subscription asks for resource data. */
-async function changeItem(job: Extract<NotificationJob, { kind: "change" }>, s: SubscriptionRecord): Promise<Item> {
+async function changeItem(job: ChangeJob, subscriber: SubscriberItem, s: SubscriptionRecord): Promise<Item> {
   const resourceData = {
     "@odata.id": `users/${job.userId}/presence`,
     "@odata.type": "#microsoft.graph.presence",
@@ -29,10 +55,11 @@ async function changeItem(job: Extract<NotificationJob, { kind: "change" }>, s: 
     resourceData,
     organizationId: s.tenantId,
   };
-  if (s.includeResourceData && s.encryptionCertificate && s.encryptionCertificateId) {
+  const view = job.views[subscriber.audience];
+  if (s.includeResourceData && s.encryptionCertificate && s.encryptionCertificateId && view) {
     // D18: rich notifications carry the full presence as the subscriber may see it.
     item.encryptedContent = await encryptResourceData(
-      { ...resourceData, ...job.presence },
+      { ...resourceData, id: job.userId, ...view },
       await parseEncryptionCertificate(s.encryptionCertificate),
       s.encryptionCertificateId,
     );
@@ -51,55 +78,114 @@ function lifecycleItem(s: SubscriptionRecord): Item {
 }
 
 interface Pending {
-  messages: Message<NotificationJob>[];
+  entries: Entry[];
   items: Item[];
   /** (app, tenant) pairs whose rich items need a validation token. */
   tokenFor: Map<string, { appId: string; tenantId: string }>;
 }
 
 /**
- * The queue consumer: turns jobs into Graph notification POSTs, one per
- * target URL (several notifications may share one POST, as in Graph). A 2xx
- * in time acknowledges them; anything else retries them with exponential
- * backoff until four hours have passed, then drops them with a log line.
+ * The queue consumer: turns jobs into Graph notification POSTs, one per target URL (several
+ * notifications may share one POST, as in Graph). A 2xx in time acknowledges them; anything
+ * else retries them with exponential backoff until four hours have passed, then drops them
+ * with a log line. A job covers several subscriptions; when only some of their URLs fail, the
+ * job is acknowledged and sent again for those alone, so a delivered one is not repeated.
  */
 export async function deliverNotifications(batch: MessageBatch<NotificationJob>, env: Env): Promise<void> {
   const now = Date.now();
-  const subscriptions = await lookUpSubscriptions(batch.messages, env);
+  const entries = batch.messages.flatMap(entriesOf);
+  const subscriptions = await lookUpSubscriptions(entries, env);
   const byUrl = new Map<string, Pending>();
-  for (const message of batch.messages) {
-    const job = message.body;
-    const s = subscriptions.get(job.subscriptionId);
+  for (const entry of entries) {
+    const job = entry.message.body;
+    const s = subscriptions.get(entry.subscriptionId);
     const url = job.kind === "change" ? s?.notificationUrl : s?.lifecycleNotificationUrl;
-    if (!s || !url || s.expiresAt <= now) {
-      // Deleted or expired meanwhile: nothing more is sent for it (D16).
-      message.ack();
-      continue;
-    }
+    // Deleted or expired meanwhile: nothing more is sent for it (D16).
+    if (!s || !url || s.expiresAt <= now) continue;
     let pending = byUrl.get(url);
     if (!pending) {
-      pending = { messages: [], items: [], tokenFor: new Map() };
+      pending = { entries: [], items: [], tokenFor: new Map() };
       byUrl.set(url, pending);
     }
-    pending.messages.push(message);
-    pending.items.push(job.kind === "change" ? await changeItem(job, s) : lifecycleItem(s));
+    pending.entries.push(entry);
+    pending.items.push(
+      job.kind === "change" && entry.subscriber ? await changeItem(job, entry.subscriber, s) : lifecycleItem(s),
+    );
     if (job.kind === "change" && s.includeResourceData) {
       pending.tokenFor.set(`${s.applicationId}:${s.tenantId}`, { appId: s.applicationId, tenantId: s.tenantId });
     }
   }
-  await Promise.all([...byUrl].map(([url, pending]) => post(url, pending, env, now)));
+  // What failed, by message: its entries whose URL did not take the POST, and the last status.
+  const failed = new Map<Message<NotificationJob>, { entries: Entry[]; status: string }>();
+  await Promise.all(
+    [...byUrl].map(async ([url, pending]) => {
+      const status = await post(url, pending, env);
+      if (status === null) return;
+      for (const entry of pending.entries) {
+        const known = failed.get(entry.message);
+        if (known) {
+          known.entries.push(entry);
+          known.status = status;
+        } else failed.set(entry.message, { entries: [entry], status });
+      }
+    }),
+  );
+  await Promise.all(batch.messages.map((message) => settleMessage(message, failed.get(message), env, now)));
 }
 
-async function lookUpSubscriptions(messages: readonly Message<NotificationJob>[], env: Env) {
+/** Acknowledges, retries, re-sends for the failed part, or drops one message after its POSTs. */
+async function settleMessage(
+  message: Message<NotificationJob>,
+  failure: { entries: Entry[]; status: string } | undefined,
+  env: Env,
+  now: number,
+): Promise<void> {
+  if (!failure) {
+    message.ack();
+    return;
+  }
+  const { entries: failed, status: lastStatus } = failure;
+  const job = message.body;
+  if (now - job.firstAttemptAt >= GIVE_UP_AFTER_MS) {
+    logError({ object: "queue consumer" }, "notification dropped", undefined, {
+      reason: "undelivered for 4 hours",
+      subscriptionIds: failed.map((e) => e.subscriptionId),
+      lastStatus,
+    });
+    message.ack();
+    return;
+  }
+  const attempts = attemptsOf(message);
+  const delaySeconds = retryDelaySeconds(attempts);
+  if (job.kind === "lifecycle" || failed.length === job.items.length) {
+    message.retry({ delaySeconds });
+    return;
+  }
+  // Only the subscriptions that failed are tried again; the others have their notification.
+  const again: ChangeJob = {
+    ...job,
+    items: failed.flatMap((e) => (e.subscriber ? [e.subscriber] : [])),
+    priorAttempts: attempts,
+  };
+  try {
+    await enqueueJobs(env.NOTIFICATIONS, [again], delaySeconds);
+    message.ack();
+  } catch (error) {
+    // The whole job is retried then: its delivered part may arrive twice, never not at all.
+    logError({ object: "queue consumer" }, "re-send of failed part", error);
+    message.retry({ delaySeconds });
+  }
+}
+
+async function lookUpSubscriptions(entries: readonly Entry[], env: Env) {
   const idsByRegistry = new Map<string, Set<string>>();
-  for (const { body } of messages) {
-    const name = `${body.tenantId}:${body.appId}`;
-    let ids = idsByRegistry.get(name);
+  for (const { registry, subscriptionId } of entries) {
+    let ids = idsByRegistry.get(registry);
     if (!ids) {
       ids = new Set();
-      idsByRegistry.set(name, ids);
+      idsByRegistry.set(registry, ids);
     }
-    ids.add(body.subscriptionId);
+    ids.add(subscriptionId);
   }
   const found = new Map<string, SubscriptionRecord>();
   await Promise.all(
@@ -110,8 +196,9 @@ async function lookUpSubscriptions(messages: readonly Message<NotificationJob>[]
   return found;
 }
 
-async function post(url: string, pending: Pending, env: Env, now: number): Promise<void> {
-  const firstTry = pending.messages.every((m) => m.attempts <= 1);
+/** POSTs one payload; null when delivered, else what went wrong (for the log line of a drop). */
+async function post(url: string, pending: Pending, env: Env): Promise<string | null> {
+  const firstTry = pending.entries.every((e) => attemptsOf(e.message) <= 1);
   const timeout = firstTry ? Number(env.DELIVERY_TIMEOUT_MS ?? FIRST_ATTEMPT_TIMEOUT_MS) : RETRY_TIMEOUT_MS;
   const body: Record<string, unknown> = { value: pending.items };
   if (pending.tokenFor.size > 0) {
@@ -124,8 +211,6 @@ async function post(url: string, pending: Pending, env: Env, now: number): Promi
         )
       : null;
   }
-  let delivered = false;
-  let status = "unreachable";
   try {
     const response = await fetch(url, {
       method: "POST",
@@ -134,27 +219,8 @@ async function post(url: string, pending: Pending, env: Env, now: number): Promi
       signal: AbortSignal.timeout(timeout),
     });
     await response.body?.cancel();
-    delivered = response.status >= 200 && response.status < 300;
-    status = String(response.status);
+    return response.status >= 200 && response.status < 300 ? null : String(response.status);
   } catch (error) {
-    status = error instanceof Error && error.name === "TimeoutError" ? `no answer within ${timeout} ms` : "unreachable";
-  }
-  for (const message of pending.messages) {
-    if (delivered) {
-      message.ack();
-    } else if (now - message.body.firstAttemptAt >= GIVE_UP_AFTER_MS) {
-      console.error(
-        JSON.stringify({
-          level: "error",
-          event: "notification dropped",
-          reason: "undelivered for 4 hours",
-          subscriptionId: message.body.subscriptionId,
-          lastStatus: status,
-        }),
-      );
-      message.ack();
-    } else {
-      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
-    }
+    return error instanceof Error && error.name === "TimeoutError" ? `no answer within ${timeout} ms` : "unreachable";
   }
 }

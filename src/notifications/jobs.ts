@@ -1,19 +1,31 @@
+import { type ChangeRecord, chunk, SUBSCRIBERS_PER_JOB } from "../domain/fanout";
+import type { Audience, PresenceView } from "../domain/model";
+
+/** A subscription a change is to be sent to, as a relay holds it. */
+export interface SubscriberItem {
+  subscriptionId: string;
+  appId: string;
+  audience: Audience;
+}
+
 /**
- * What goes on the notifications queue: one job per (subscription, change),
- * or one lifecycle event. The payload Graph receivers get is built from it at
- * delivery time, with the subscription as it is then (deleted or expired
- * subscriptions send nothing).
+ * What goes on the notifications queue: one change of one user for up to
+ * SUBSCRIBERS_PER_JOB of its subscriptions, or one lifecycle event. The payload Graph
+ * receivers get is built from it at delivery time, with each subscription as it is then
+ * (deleted or expired subscriptions send nothing). `priorAttempts` counts the tries before
+ * the queue's own count began (a job re-sent for the subscriptions that failed).
  */
 export type NotificationJob =
   | {
       kind: "change";
       tenantId: string;
-      appId: string;
-      subscriptionId: string;
       userId: string;
-      /** The presence as the subscriber may see it, at this change. */
-      presence: Record<string, unknown> & { id: string; sequenceNumber: string };
+      sequenceNumber: string;
+      /** The presence as each audience among `items` may see it, at this change. */
+      views: Partial<Record<Audience, PresenceView>>;
+      items: SubscriberItem[];
       firstAttemptAt: number;
+      priorAttempts?: number;
     }
   | {
       kind: "lifecycle";
@@ -22,13 +34,55 @@ export type NotificationJob =
       subscriptionId: string;
       lifecycleEvent: "reauthorizationRequired";
       firstAttemptAt: number;
+      priorAttempts?: number;
     };
 
-/** Queues take at most 100 messages per sendBatch. */
-export const QUEUE_BATCH_LIMIT = 100;
+export type ChangeJob = Extract<NotificationJob, { kind: "change" }>;
 
-export async function enqueueJobs(queue: Queue<NotificationJob>, jobs: NotificationJob[]): Promise<void> {
-  for (let i = 0; i < jobs.length; i += QUEUE_BATCH_LIMIT) {
-    await queue.sendBatch(jobs.slice(i, i + QUEUE_BATCH_LIMIT).map((body) => ({ body, contentType: "json" as const })));
+/** The jobs of one change for `subscribers`: a few subscriptions each, with only the views they need. */
+export function changeJobs(
+  tenantId: string,
+  userId: string,
+  change: ChangeRecord,
+  subscribers: readonly SubscriberItem[],
+  now: number,
+): ChangeJob[] {
+  return chunk(subscribers, SUBSCRIBERS_PER_JOB).map((items) => {
+    const views: ChangeJob["views"] = {};
+    for (const { audience } of items) views[audience] = change.views[audience];
+    return {
+      kind: "change",
+      tenantId,
+      userId,
+      sequenceNumber: change.sequenceNumber,
+      views,
+      items,
+      firstAttemptAt: now,
+    };
+  });
+}
+
+/** Queues take at most 100 messages and 256 KB per sendBatch; this stays below both. */
+const QUEUE_BATCH_MESSAGES = 100;
+const QUEUE_BATCH_BYTES = 200 * 1024;
+
+export async function enqueueJobs(
+  queue: Queue<NotificationJob>,
+  jobs: readonly NotificationJob[],
+  delaySeconds?: number,
+): Promise<void> {
+  let batch: MessageSendRequest<NotificationJob>[] = [];
+  let bytes = 0;
+  const send = async () => {
+    if (batch.length > 0) await queue.sendBatch(batch, delaySeconds ? { delaySeconds } : undefined);
+    batch = [];
+    bytes = 0;
+  };
+  for (const body of jobs) {
+    const size = JSON.stringify(body).length;
+    if (batch.length === QUEUE_BATCH_MESSAGES || (batch.length > 0 && bytes + size > QUEUE_BATCH_BYTES)) await send();
+    batch.push({ body, contentType: "json" });
+    bytes += size;
   }
+  await send();
 }

@@ -1,179 +1,513 @@
 import { DurableObject } from "cloudflare:workers";
-import { type ClientMessage, MAX_WATCHED_USERS, parseClientMessage } from "../domain/watch-messages";
+import { type Caller, deserializeCaller, isSamePrincipal, serializeCaller } from "../domain/caller";
+import type { WatchDelivery } from "../domain/fanout";
+import type { Audience } from "../domain/model";
+import { audienceFor, canRead } from "../domain/permissions";
+import { padSequenceNumber } from "../domain/sequence-number";
+import { errorMessage, MAX_WATCHED_USERS, parseClientMessage, type WatchErrorCode } from "../domain/watch-messages";
 import type { Env } from "../env";
-import { type Caller, deserializeCaller } from "../http/auth";
-import { GraphError } from "../http/errors";
-import { assertCanRead, audienceFor } from "../http/permissions";
+import { authenticate, CLOCK_SKEW_SECONDS } from "../http/auth";
+import { positiveInteger } from "../http/config";
+import { admit } from "../http/throttle";
+import { logError, objectSource } from "../shared/log";
 import { mapWithConcurrency } from "../shared/map-with-concurrency";
-import { userPresenceStub } from "./user-stub";
-import { acceptWatchSocket, closeQuietly, sendOrDrop, WATCH_HEADERS } from "./watch-forwarding";
+import { parseUserObjectName, userPresenceStub } from "./names";
+import { acceptWatchSocket, closeQuietly, HUB_FULL_HEADER, sendOrDrop, WATCH_HEADERS } from "./watch-forwarding";
 
-// Enough in flight to subscribe 650 users quickly without a burst of 650 calls.
-const SUBSCRIBE_CONCURRENCY = 32;
+/** Registrations with users in flight at once, when a socket subscribes to many. */
+const REGISTRATION_CONCURRENCY = 32;
+/** D27: a socket that sends more invalid frames than this in a minute is closed. */
+const INVALID_FRAMES_PER_MINUTE = 100;
+/** Sockets one hub holds at most, unless configured (WATCH_SOCKETS_PER_HUB). */
+export const DEFAULT_SOCKETS_PER_HUB = 4_000;
+/** Floor of a watch whose first presence is not known yet: it sorts after every sequenceNumber. */
+const WAITING = "~";
 
-interface Attachment {
+/** What each socket carries through hibernation. */
+interface SocketAttachment {
+  /** The socket's id, also its tag. */
+  id: string;
+  /** The caller whose token opened (or last reauthorized) the socket, serialized. */
   caller: string;
+  /** A single-user socket watches this user for its whole life; a multi-user socket has none. */
+  user?: string;
 }
 
+type Row = { socket_id: string; audience: Audience; floor: string };
+
 /**
- * One multi-user watch connection (`/communications/presences/watch`): it
- * holds the client's hibernatable socket and the list of users it watches.
- * Each watched user's object notifies this hub (one call per change), so a
- * user watched by many never holds a socket per watcher, and this hub sends
- * each change on. When the socket closes, the hub unregisters from every user.
+ * One hub of a tenant's pool, named `{tenantId}:{region}:{index}` (names.ts), holding many
+ * watch sockets: single-user sockets (`/users/{id}/presence/watch`) and multi-user ones
+ * (`/communications/presences/watch`), each with what it watches. The hub registers with each
+ * watched user once, however many of its sockets watch that user, and the user's relay sends
+ * it each change once; the hub sends it on to its sockets (DESIGN.md, "Fan-out").
+ *
+ * Storage: `sockets` (id, when its token runs out), `watches` (which socket watches which user,
+ * from which sequenceNumber on), and `users` (each watched user's newest presence messages, which
+ * keep the order, drop repeats, and answer a new socket without asking the user's object).
+ * Nothing is stored once the last socket has gone.
  */
 export class PresenceHub extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private schemaReady = false;
+  /** Invalid frames per socket this minute (memory: a hub that hibernates has no flood to count). */
+  private readonly invalidFrames = new Map<string, { count: number; since: number }>();
+  /** Registrations with a user in flight, chained per user so a watch and an unwatch never cross. */
+  private readonly registrations = new Map<string, Promise<unknown>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    // Answered by the runtime without waking the hub.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
-    // last_seq: the newest sequenceNumber sent for the user, so late or
-    // reordered deliveries are never sent twice or backwards.
-    this.sql.exec("CREATE TABLE IF NOT EXISTS subscriptions (user_id TEXT PRIMARY KEY, last_seq TEXT NOT NULL)");
   }
 
+  private get source() {
+    return objectSource("PresenceHub", this.ctx);
+  }
+
+  private get tenantId(): string {
+    return parseUserObjectName(this.ctx.id.name).tenantId;
+  }
+
+  private get hubName(): string {
+    return this.ctx.id.name ?? "";
+  }
+
+  // --- platform handlers ---------------------------------------------------------------
+
+  /** A socket forwarded by a watch route, after it checked the caller (and, for one user, the permission). */
   override async fetch(request: Request): Promise<Response> {
-    const caller = request.headers.get(WATCH_HEADERS.caller);
-    if (caller === null) return new Response("Expected a WebSocket upgrade from the watch route", { status: 426 });
-    return acceptWatchSocket(this.ctx, request, { attachment: { caller } satisfies Attachment });
+    try {
+      const callerText = request.headers.get(WATCH_HEADERS.caller);
+      if (callerText === null) return new Response("Expected a socket from the watch route", { status: 426 });
+      const capacity = positiveInteger(this.env.WATCH_SOCKETS_PER_HUB, DEFAULT_SOCKETS_PER_HUB);
+      if (this.ctx.getWebSockets().length >= capacity) {
+        return new Response("This hub is full", { status: 503, headers: { [HUB_FULL_HEADER]: "1" } });
+      }
+      const caller = deserializeCaller(callerText);
+      const user = request.headers.get(WATCH_HEADERS.user) ?? undefined;
+      const attachment: SocketAttachment = { id: crypto.randomUUID(), caller: callerText, user };
+      this.ensureSchema();
+      this.sql.exec("INSERT INTO sockets (id, expires_at) VALUES (?, ?)", attachment.id, lifeEnd(caller));
+      await this.armAlarm();
+      return await acceptWatchSocket(this.ctx, request, { tags: [attachment.id], attachment }, async (socket) => {
+        if (user === undefined) return;
+        const since = request.headers.get(WATCH_HEADERS.since);
+        await this.subscribe(socket, attachment.id, caller, [user], since === null ? {} : { [user]: since }, false);
+      });
+    } catch (error) {
+      logError(this.source, "watch socket", error);
+      return new Response("The watch socket could not be opened.", { status: 500 });
+    }
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    const message = parseClientMessage(raw);
-    if ("error" in message) {
-      sendOrDrop(ws, JSON.stringify({ type: "error", message: message.error }));
-      return;
+    try {
+      await this.onFrame(ws, raw);
+    } catch (error) {
+      logError(this.source, "socket message", error);
+      sendOrDrop(ws, errorMessage("unavailable", "The message could not be handled; please retry."));
     }
-    const caller = deserializeCaller((ws.deserializeAttachment() as Attachment).caller);
-    if (message.type === "subscribe") await this.subscribe(ws, caller, message);
-    else await this.unsubscribe(ws, caller, message.ids);
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
     closeQuietly(ws, code);
-    await this.forgetEverything(ws);
+    await this.guarded("socket close", () => this.forgetSocket(attachmentOf(ws).id));
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    await this.forgetEverything(ws);
+    await this.guarded("socket error", () => this.forgetSocket(attachmentOf(ws).id));
   }
 
   /**
-   * Called by a watched user's object on every change. Returns false when this
-   * hub no longer wants that user (socket closed, or unsubscribed), so the
-   * user's object stops notifying it.
+   * Closes the sockets whose token ran out (D27), and forgets the rows of sockets that are gone
+   * without a close (after a crash or restart the runtime drops every socket, and no close
+   * event runs). The alarm is always set while a socket is stored: at the earliest token end.
    */
-  async deliver(userId: string, sequenceNumber: string, message: string): Promise<boolean> {
-    const [socket] = this.ctx.getWebSockets().filter((ws) => ws.readyState === WebSocket.OPEN);
-    if (!socket) return false;
-    const advanced = this.advance(userId, sequenceNumber);
-    if (advanced === null) return false;
-    if (advanced) sendOrDrop(socket, message);
-    return true;
+  override async alarm(): Promise<void> {
+    if (!this.exists()) return;
+    const now = Date.now();
+    const live = new Map(this.ctx.getWebSockets().map((ws) => [attachmentOf(ws).id, ws]));
+    const stored = this.sql.exec<{ id: string; expires_at: number }>("SELECT id, expires_at FROM sockets").toArray();
+    for (const { id, expires_at } of stored) {
+      const ws = live.get(id);
+      if (ws && expires_at <= now) expire(ws);
+      if (!ws || expires_at <= now) await this.forgetSocket(id);
+    }
+    await this.armAlarm();
   }
 
+  // --- deliveries from relays -----------------------------------------------------------
+
   /**
-   * The one check that keeps each user's versions in order on the socket: true when
-   * `sequenceNumber` is newer than what was sent for the user, and records it; false when it is
-   * not; null when the hub does not watch the user.
+   * A user's changes, oldest first, from the relay that holds this hub's registration. Each goes
+   * to the sockets watching the user that do not have it yet; the user's newest messages are
+   * kept. Returns false when no socket here watches the user any more, so the relay forgets
+   * this hub.
    */
-  private advance(userId: string, sequenceNumber: string): boolean | null {
-    const [row] = this.sql
-      .exec<{ last_seq: string }>("SELECT last_seq FROM subscriptions WHERE user_id = ?", userId)
+  async deliver(userId: string, deliveries: WatchDelivery[]): Promise<boolean> {
+    if (!this.exists()) return false;
+    const rows = this.sql
+      .exec<Row>("SELECT socket_id, audience, floor FROM watches WHERE user_id = ?", userId)
       .toArray();
-    if (!row) return null;
-    if (sequenceNumber <= row.last_seq) return false;
-    this.sql.exec("UPDATE subscriptions SET last_seq = ? WHERE user_id = ?", sequenceNumber, userId);
-    return true;
+    const [known] = this.sql
+      .exec<{ last_seq: string }>("SELECT last_seq FROM users WHERE user_id = ?", userId)
+      .toArray();
+    if (rows.length === 0 || !known) return false;
+    let newest: WatchDelivery | null = null;
+    const gone = new Set<string>();
+    for (const delivery of deliveries) {
+      if (delivery.sequenceNumber <= (newest?.sequenceNumber ?? known.last_seq)) continue;
+      for (const row of rows) {
+        if (delivery.sequenceNumber <= row.floor) continue;
+        const [ws] = this.ctx.getWebSockets(row.socket_id);
+        if (ws) sendOrDrop(ws, delivery.messages[row.audience]);
+        else gone.add(row.socket_id);
+      }
+      newest = delivery;
+    }
+    if (newest) this.remember(userId, newest);
+    for (const id of gone) await this.forgetSocket(id);
+    return gone.size < new Set(rows.map((r) => r.socket_id)).size;
   }
 
-  private subscribedIds(): Set<string> {
-    return new Set(
-      this.sql
-        .exec<{ user_id: string }>("SELECT user_id FROM subscriptions")
-        .toArray()
-        .map((r) => r.user_id),
-    );
-  }
+  // --- frames from clients --------------------------------------------------------------
 
-  private async subscribe(ws: WebSocket, caller: Caller, message: Extract<ClientMessage, { type: "subscribe" }>) {
-    const already = this.subscribedIds();
-    const fresh = [...new Set(message.ids.map((id) => id.toLowerCase()))].filter((id) => !already.has(id));
-    if (already.size + fresh.length > MAX_WATCHED_USERS) {
+  private async onFrame(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    const attachment = attachmentOf(ws);
+    const caller = deserializeCaller(attachment.caller);
+    if (Date.now() >= lifeEnd(caller)) {
+      expire(ws);
+      await this.forgetSocket(attachment.id);
+      return;
+    }
+    const message = parseClientMessage(raw);
+    // D27: every frame counts against the application's budget (D20), a subscribe as one read.
+    const retryAt = await admit(this.env, caller, "type" in message && message.type === "subscribe" ? "read" : "other");
+    if (retryAt !== null) {
+      const retryAfterSeconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
       sendOrDrop(
         ws,
-        JSON.stringify({
-          type: "error",
-          message: `A socket may watch at most ${MAX_WATCHED_USERS} users; this would make ${already.size + fresh.length}. Nothing was subscribed.`,
+        errorMessage("throttled", "Too many requests from this application. Please retry after a while.", {
+          retryAfterSeconds,
         }),
       );
       return;
     }
-    const forbidden = fresh.filter((id) => !mayRead(caller, id));
+    if ("error" in message) return this.refuse(ws, attachment, "invalidMessage", message.error);
+    if (message.type === "reauthorize") return this.reauthorize(ws, attachment, caller, message.token);
+    if (attachment.user !== undefined) {
+      return this.refuse(
+        ws,
+        attachment,
+        "invalidMessage",
+        "This socket watches one user. To watch several, use /communications/presences/watch.",
+      );
+    }
+    if (message.type === "subscribe") {
+      await this.subscribe(ws, attachment.id, caller, message.ids, message.since ?? {}, true);
+    } else {
+      await this.unsubscribe(ws, attachment.id, message.ids);
+    }
+  }
+
+  /** An error frame for an invalid message; past the flood limit, the socket is closed (D27). */
+  private async refuse(ws: WebSocket, attachment: SocketAttachment, code: WatchErrorCode, text: string) {
+    const now = Date.now();
+    let count = this.invalidFrames.get(attachment.id);
+    if (!count || now - count.since >= 60_000) count = { count: 0, since: now };
+    count.count += 1;
+    this.invalidFrames.set(attachment.id, count);
+    if (count.count > INVALID_FRAMES_PER_MINUTE) {
+      sendOrDrop(
+        ws,
+        errorMessage("tooManyInvalidMessages", `More than ${INVALID_FRAMES_PER_MINUTE} invalid messages in a minute.`),
+      );
+      closeQuietly(ws, 1008, "too many invalid messages");
+      await this.forgetSocket(attachment.id);
+      return;
+    }
+    sendOrDrop(ws, errorMessage(code, text));
+  }
+
+  /**
+   * Watches `ids` on the socket. Each user's rows are written first, held back from deliveries
+   * until the user's presence is known (the snapshot a registration returns, or what this hub
+   * already has), so a change arriving meanwhile is neither lost nor sent before the snapshot.
+   */
+  private async subscribe(
+    ws: WebSocket,
+    socketId: string,
+    caller: Caller,
+    ids: readonly string[],
+    since: Record<string, string>,
+    confirm: boolean,
+  ): Promise<void> {
+    const watched = this.usersOf(socketId);
+    const fresh = [...new Set(ids.map((id) => id.toLowerCase()))].filter((id) => !watched.has(id));
+    if (watched.size + fresh.length > MAX_WATCHED_USERS) {
+      sendOrDrop(
+        ws,
+        errorMessage(
+          "tooManyUsers",
+          `A socket may watch at most ${MAX_WATCHED_USERS} users; this would make ${watched.size + fresh.length}. Nothing was subscribed.`,
+        ),
+      );
+      return;
+    }
+    const forbidden = fresh.filter((id) => !canRead(caller, id));
     if (forbidden.length > 0) {
       sendOrDrop(
         ws,
-        JSON.stringify({
-          type: "error",
-          message: "Watching these users needs Presence.Read.All. Nothing was subscribed.",
+        errorMessage("forbidden", "Watching these users needs Presence.Read.All. Nothing was subscribed.", {
           ids: forbidden,
         }),
       );
       return;
     }
-    const since = new Map(
-      Object.entries(message.since ?? {}).map(([id, seq]) => [id.toLowerCase(), seq.padStart(20, "0")]),
-    );
-    // Rows first: a change delivered while the snapshots are being read is then
-    // not lost, and last_seq keeps the snapshot from being sent after it.
+    const resumeFrom = new Map(Object.entries(since).map(([id, seq]) => [id.toLowerCase(), padSequenceNumber(seq)]));
     for (const id of fresh) {
-      this.sql.exec("INSERT INTO subscriptions (user_id, last_seq) VALUES (?, ?)", id, since.get(id) ?? "");
+      this.sql.exec(
+        "INSERT OR REPLACE INTO watches (user_id, socket_id, audience, floor) VALUES (?, ?, ?, ?)",
+        id,
+        socketId,
+        audienceFor(caller, id),
+        WAITING,
+      );
     }
-    const hubId = this.ctx.id.toString();
-    const snapshots = await mapWithConcurrency(fresh, SUBSCRIBE_CONCURRENCY, (id) =>
-      userPresenceStub(this.env, caller.tenantId, id).watch(hubId, audienceFor(caller, id), since.get(id) ?? null),
-    );
-    for (const snapshot of snapshots) {
-      if (snapshot && this.advance(snapshot.id, snapshot.sequenceNumber)) sendOrDrop(ws, snapshot.message);
+    const failed = new Set<string>();
+    await mapWithConcurrency(fresh, REGISTRATION_CONCURRENCY, async (id) => {
+      try {
+        await this.ensureWatching(id);
+      } catch (error) {
+        failed.add(id);
+        logError(this.source, "watch registration", error, { userId: id });
+      }
+    });
+    for (const id of fresh) {
+      if (failed.has(id)) {
+        this.sql.exec("DELETE FROM watches WHERE user_id = ? AND socket_id = ?", id, socketId);
+        continue;
+      }
+      const [row] = this.sql
+        .exec<{ last_seq: string; owner_message: string | null; other_message: string | null }>(
+          "SELECT last_seq, owner_message, other_message FROM users WHERE user_id = ?",
+          id,
+        )
+        .toArray();
+      const resume = resumeFrom.get(id) ?? "";
+      const floor = row && row.last_seq > resume ? row.last_seq : resume;
+      // The socket may have closed meanwhile; then there is no row to update and nothing to send.
+      const updated = this.sql.exec(
+        "UPDATE watches SET floor = ? WHERE user_id = ? AND socket_id = ?",
+        floor,
+        id,
+        socketId,
+      ).rowsWritten;
+      const message = audienceFor(caller, id) === "owner" ? row?.owner_message : row?.other_message;
+      if (updated > 0 && row && message && row.last_seq > resume) sendOrDrop(ws, message);
     }
-    sendOrDrop(ws, JSON.stringify({ type: "subscribed", ids: fresh }));
+    if (failed.size > 0) {
+      sendOrDrop(
+        ws,
+        errorMessage("unavailable", "These users could not be watched right now; subscribe to them again.", {
+          ids: [...failed],
+        }),
+      );
+    }
+    if (confirm) sendOrDrop(ws, JSON.stringify({ type: "subscribed", ids: fresh.filter((id) => !failed.has(id)) }));
   }
 
-  private async unsubscribe(ws: WebSocket, caller: Caller, ids: string[]) {
-    const subscribed = this.subscribedIds();
-    const leaving = [...new Set(ids.map((id) => id.toLowerCase()))].filter((id) => subscribed.has(id));
-    for (const id of leaving) this.sql.exec("DELETE FROM subscriptions WHERE user_id = ?", id);
-    const hubId = this.ctx.id.toString();
-    await mapWithConcurrency(leaving, SUBSCRIBE_CONCURRENCY, (id) =>
-      userPresenceStub(this.env, caller.tenantId, id).unwatch(hubId),
-    );
+  private async unsubscribe(ws: WebSocket, socketId: string, ids: readonly string[]): Promise<void> {
+    const watched = this.usersOf(socketId);
+    const leaving = [...new Set(ids.map((id) => id.toLowerCase()))].filter((id) => watched.has(id));
+    for (const id of leaving) this.sql.exec("DELETE FROM watches WHERE user_id = ? AND socket_id = ?", id, socketId);
+    await this.releaseUnwatched(leaving);
     sendOrDrop(ws, JSON.stringify({ type: "unsubscribed", ids: leaving }));
   }
 
-  /** The socket is gone: unregister from every watched user and leave no storage behind. */
-  private async forgetEverything(ws: WebSocket) {
-    const attachment = ws.deserializeAttachment() as Attachment | null;
-    const ids = [...this.subscribedIds()];
-    this.sql.exec("DELETE FROM subscriptions");
-    if (attachment) {
-      const { tenantId } = deserializeCaller(attachment.caller);
-      const hubId = this.ctx.id.toString();
-      await mapWithConcurrency(ids, SUBSCRIBE_CONCURRENCY, (id) =>
-        userPresenceStub(this.env, tenantId, id).unwatch(hubId),
-      );
+  /**
+   * D27: a fresh token for the same tenant, application and user extends the socket's life,
+   * if it may still read every user the socket watches.
+   */
+  private async reauthorize(ws: WebSocket, attachment: SocketAttachment, caller: Caller, token: string) {
+    let next: Caller;
+    try {
+      next = await authenticate(`Bearer ${token}`, this.env);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : "The token was refused.";
+      sendOrDrop(ws, errorMessage("reauthorizeFailed", reason));
+      return;
     }
-    await this.ctx.storage.deleteAll();
+    if (!isSamePrincipal(caller, next)) {
+      sendOrDrop(
+        ws,
+        errorMessage("reauthorizeFailed", "The new token must be for the same tenant, application and user."),
+      );
+      return;
+    }
+    const unreadable = [...this.usersOf(attachment.id)].filter((id) => !canRead(next, id));
+    if (unreadable.length > 0) {
+      sendOrDrop(
+        ws,
+        errorMessage("reauthorizeFailed", "The new token may not read every user this socket watches.", {
+          ids: unreadable,
+        }),
+      );
+      return;
+    }
+    ws.serializeAttachment({ ...attachment, caller: serializeCaller(next) } satisfies SocketAttachment);
+    this.sql.exec("UPDATE sockets SET expires_at = ? WHERE id = ?", lifeEnd(next), attachment.id);
+    await this.armAlarm();
+    sendOrDrop(
+      ws,
+      JSON.stringify({ type: "reauthorized", expirationDateTime: new Date(next.expiresAt).toISOString() }),
+    );
+  }
+
+  // --- registrations with users ---------------------------------------------------------
+
+  /** Runs `task` after every earlier registration task for the same user. */
+  private serially<T>(userId: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.registrations.get(userId) ?? Promise.resolve();
+    const next = previous.then(task, task);
+    const settled = next.catch(() => {});
+    this.registrations.set(userId, settled);
+    void settled.then(() => {
+      if (this.registrations.get(userId) === settled) this.registrations.delete(userId);
+    });
+    return next;
+  }
+
+  /** Registers the hub with the user (once) and keeps the newest presence it learns. */
+  private ensureWatching(userId: string): Promise<void> {
+    return this.serially(userId, async () => {
+      const [row] = this.sql
+        .exec<{ owner_message: string | null }>("SELECT owner_message FROM users WHERE user_id = ?", userId)
+        .toArray();
+      if (row?.owner_message) return;
+      if (!row) this.sql.exec("INSERT INTO users (user_id, last_seq) VALUES (?, '')", userId);
+      const snapshot = await userPresenceStub(this.env, this.tenantId, userId).watch(this.hubName);
+      this.remember(userId, snapshot);
+    });
+  }
+
+  /** Keeps `delivery` as the user's newest presence, unless the hub already has a newer one. */
+  private remember(userId: string, delivery: WatchDelivery): void {
+    this.sql.exec(
+      `UPDATE users SET last_seq = ?, owner_message = ?, other_message = ?
+       WHERE user_id = ? AND (last_seq < ? OR owner_message IS NULL)`,
+      delivery.sequenceNumber,
+      delivery.messages.owner,
+      delivery.messages.other,
+      userId,
+      delivery.sequenceNumber,
+    );
+  }
+
+  /** Unregisters from each of `userIds` that no socket here watches any more. */
+  private async releaseUnwatched(userIds: readonly string[]): Promise<void> {
+    const released = userIds.filter(
+      (id) => this.sql.exec("SELECT 1 FROM watches WHERE user_id = ? LIMIT 1", id).toArray().length === 0,
+    );
+    for (const id of released) this.sql.exec("DELETE FROM users WHERE user_id = ?", id);
+    await mapWithConcurrency(released, REGISTRATION_CONCURRENCY, (id) =>
+      this.serially(id, () => userPresenceStub(this.env, this.tenantId, id).unwatch(this.hubName)).catch((error) =>
+        // The relay forgets this hub at the user's next change anyway (deliver answers false).
+        logError(this.source, "watch unregistration", error, { userId: id }),
+      ),
+    );
+  }
+
+  /** A socket is gone: forget its rows, unregister from users nobody here watches, and, when it was the last, everything. */
+  private async forgetSocket(socketId: string): Promise<void> {
+    if (!this.exists()) return;
+    this.invalidFrames.delete(socketId);
+    const userIds = [...this.usersOf(socketId)];
+    this.sql.exec("DELETE FROM watches WHERE socket_id = ?", socketId);
+    this.sql.exec("DELETE FROM sockets WHERE id = ?", socketId);
+    await this.releaseUnwatched(userIds);
+    const [left] = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sockets").toArray();
+    if ((left?.n ?? 0) === 0 && this.registrations.size === 0) {
+      // No socket, no storage: this also deletes the alarm.
+      await this.ctx.storage.deleteAll();
+      this.schemaReady = false;
+    } else {
+      await this.armAlarm();
+    }
+  }
+
+  // --- storage --------------------------------------------------------------------------
+
+  private usersOf(socketId: string): Set<string> {
+    if (!this.exists()) return new Set();
+    return new Set(
+      this.sql
+        .exec<{ user_id: string }>("SELECT user_id FROM watches WHERE socket_id = ?", socketId)
+        .toArray()
+        .map((r) => r.user_id),
+    );
+  }
+
+  private exists(): boolean {
+    if (this.schemaReady) return true;
+    this.schemaReady =
+      this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sockets'").toArray().length > 0;
+    return this.schemaReady;
+  }
+
+  private ensureSchema(): void {
+    if (this.exists()) return;
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS sockets (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS watches (
+        user_id TEXT NOT NULL,
+        socket_id TEXT NOT NULL,
+        audience TEXT NOT NULL,
+        floor TEXT NOT NULL,
+        PRIMARY KEY (user_id, socket_id)
+      );
+      CREATE INDEX IF NOT EXISTS watches_by_socket ON watches (socket_id);
+      CREATE TABLE IF NOT EXISTS users (
+        user_id TEXT PRIMARY KEY,
+        last_seq TEXT NOT NULL,
+        owner_message TEXT,
+        other_message TEXT
+      );`);
+    this.schemaReady = true;
+  }
+
+  /** The alarm at the earliest token end among the stored sockets. */
+  private async armAlarm(): Promise<void> {
+    if (!this.exists()) return;
+    const [next] = this.sql.exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM sockets").toArray();
+    const at = next?.at ?? null;
+    const armed = await this.ctx.storage.getAlarm();
+    if (armed === at) return;
+    if (at === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(at);
+  }
+
+  private async guarded(event: string, task: () => Promise<void>): Promise<void> {
+    try {
+      await task();
+    } catch (error) {
+      logError(this.source, event, error);
+    }
   }
 }
 
-function mayRead(caller: Caller, userId: string): boolean {
-  try {
-    assertCanRead(caller, userId);
-    return true;
-  } catch (error) {
-    if (error instanceof GraphError) return false;
-    throw error;
-  }
+const attachmentOf = (ws: WebSocket) => ws.deserializeAttachment() as SocketAttachment;
+
+/** D27: a socket lives until its token's `exp`, plus the skew tokens are accepted with. */
+const lifeEnd = (caller: Caller) => caller.expiresAt + CLOCK_SKEW_SECONDS * 1000;
+
+/** D27: the token ran out; the client may open a new socket with a new one. */
+function expire(ws: WebSocket): void {
+  sendOrDrop(
+    ws,
+    errorMessage("tokenExpired", "The access token of this socket has expired: reconnect with a new one."),
+  );
+  closeQuietly(ws, 1008, "token expired");
 }

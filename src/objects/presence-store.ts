@@ -1,6 +1,6 @@
+import type { ChangeRecord } from "../domain/fanout";
 import {
   type Activity,
-  type Audience,
   type Availability,
   DEFAULT_MAILBOX_SETTINGS,
   EMPTY_STATE,
@@ -67,7 +67,53 @@ const MIGRATIONS: readonly string[] = [
      audience TEXT NOT NULL
    );
    CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, jobs TEXT NOT NULL);`,
+  // The fan-out tree (DESIGN.md, "Fan-out"): watchers and subscriptions are held by the user's
+  // relays, and the user's object keeps only which relay shards hold anyone, and an outbox of
+  // its changes, one row per change whatever the audience, until every relay has it. The
+  // tables they replace are dropped: hub registrations end with their sockets, and
+  // subscriptions live at most an hour (D16), so none outlives an upgrade by much.
+  `DROP TABLE hub_watchers;
+   DROP TABLE subscribers;
+   DROP TABLE outbox;
+   CREATE TABLE relay_shards (shard INTEGER PRIMARY KEY);
+   CREATE TABLE changes (sequence TEXT PRIMARY KEY, record TEXT NOT NULL);`,
 ];
+
+/** What MIGRATIONS add up to: the tables of a user written for the first time. */
+const CURRENT_SCHEMA = `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE sessions (
+    session_id TEXT PRIMARY KEY,
+    availability TEXT NOT NULL,
+    activity TEXT NOT NULL,
+    refreshed_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE TABLE preferred_presence (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    availability TEXT NOT NULL,
+    activity TEXT NOT NULL,
+    set_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE TABLE status_message (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    content TEXT NOT NULL,
+    published_at INTEGER NOT NULL,
+    expires_at INTEGER
+  );
+  CREATE TABLE work_location (
+    layer TEXT NOT NULL,
+    source TEXT NOT NULL,
+    work_location_type TEXT NOT NULL,
+    place_id TEXT,
+    local_date TEXT NOT NULL,
+    set_at INTEGER NOT NULL,
+    PRIMARY KEY (layer, source)
+  );
+  CREATE TABLE mailbox_settings (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), json TEXT NOT NULL);
+  CREATE TABLE relay_shards (shard INTEGER PRIMARY KEY);
+  CREATE TABLE changes (sequence TEXT PRIMARY KEY, record TEXT NOT NULL);`;
 
 type SessionRow = {
   session_id: string;
@@ -122,19 +168,27 @@ export class PresenceStore {
 
   ensureSchema(): void {
     if (this.schemaReady) return;
-    this.sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)");
-    const applied = new Set(
-      this.sql
-        .exec<{ version: number }>("SELECT version FROM schema_migrations")
-        .toArray()
-        .map((r) => r.version),
-    );
-    MIGRATIONS.forEach((statement, index) => {
-      const version = index + 1;
-      if (applied.has(version)) return;
-      this.sql.exec(statement);
-      this.sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", version);
-    });
+    if (!this.exists()) {
+      // A new user gets the schema as it is now, not every step that led to it.
+      this.sql.exec(CURRENT_SCHEMA);
+      this.sql.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)");
+      this.sql.exec(
+        `INSERT INTO schema_migrations (version) VALUES ${MIGRATIONS.map((_, i) => `(${i + 1})`).join(", ")}`,
+      );
+    } else {
+      const applied = new Set(
+        this.sql
+          .exec<{ version: number }>("SELECT version FROM schema_migrations")
+          .toArray()
+          .map((r) => r.version),
+      );
+      MIGRATIONS.forEach((statement, index) => {
+        const version = index + 1;
+        if (applied.has(version)) return;
+        this.sql.exec(statement);
+        this.sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", version);
+      });
+    }
     this.schemaReady = true;
   }
 
@@ -291,55 +345,53 @@ export class PresenceStore {
     }
   }
 
-  addHubWatcher(hubId: string, audience: Audience): void {
-    this.ensureSchema();
-    this.sql.exec("INSERT OR REPLACE INTO hub_watchers (hub_id, audience) VALUES (?, ?)", hubId, audience);
-  }
-
-  removeHubWatcher(hubId: string): void {
-    if (this.exists()) this.sql.exec("DELETE FROM hub_watchers WHERE hub_id = ?", hubId);
-  }
-
-  hubWatchers(): { hubId: string; audience: Audience }[] {
+  /** The relay shards that hold a watcher or subscription of this user. */
+  relayShards(): number[] {
     if (!this.exists()) return [];
     return this.sql
-      .exec<{ hub_id: string; audience: string }>("SELECT hub_id, audience FROM hub_watchers")
+      .exec<{ shard: number }>("SELECT shard FROM relay_shards")
       .toArray()
-      .map((r) => ({ hubId: r.hub_id, audience: r.audience as Audience }));
+      .map((r) => r.shard);
   }
 
-  addSubscriber(subscriptionId: string, appId: string, audience: Audience): void {
+  addRelayShard(shard: number): void {
     this.ensureSchema();
+    this.sql.exec("INSERT OR IGNORE INTO relay_shards (shard) VALUES (?)", shard);
+  }
+
+  removeRelayShard(shard: number): void {
+    if (this.exists()) this.sql.exec("DELETE FROM relay_shards WHERE shard = ?", shard);
+  }
+
+  /** Records a change for the relays (in the commit's transaction). */
+  addChange(change: ChangeRecord): void {
     this.sql.exec(
-      "INSERT OR REPLACE INTO subscribers (subscription_id, app_id, audience) VALUES (?, ?, ?)",
-      subscriptionId,
-      appId,
-      audience,
+      "INSERT OR REPLACE INTO changes (sequence, record) VALUES (?, ?)",
+      change.sequenceNumber,
+      JSON.stringify(change),
     );
   }
 
-  removeSubscriber(subscriptionId: string): void {
-    if (this.exists()) this.sql.exec("DELETE FROM subscribers WHERE subscription_id = ?", subscriptionId);
-  }
-
-  subscribers(): { subscriptionId: string; appId: string; audience: Audience }[] {
+  /** The oldest changes not yet passed to every relay, in order. */
+  pendingChanges(limit: number): ChangeRecord[] {
     if (!this.exists()) return [];
     return this.sql
-      .exec<{ subscription_id: string; app_id: string; audience: string }>("SELECT * FROM subscribers")
+      .exec<{ record: string }>("SELECT record FROM changes ORDER BY sequence LIMIT ?", limit)
       .toArray()
-      .map((r) => ({ subscriptionId: r.subscription_id, appId: r.app_id, audience: r.audience as Audience }));
+      .map((r) => JSON.parse(r.record) as ChangeRecord);
   }
 
-  addToOutbox(jobs: unknown[]): void {
-    this.sql.exec("INSERT INTO outbox (jobs) VALUES (?)", JSON.stringify(jobs));
+  hasPendingChanges(): boolean {
+    return this.exists() && this.sql.exec("SELECT 1 FROM changes LIMIT 1").toArray().length > 0;
   }
 
-  outbox(): { id: number; jobs: string }[] {
-    if (!this.exists()) return [];
-    return this.sql.exec<{ id: number; jobs: string }>("SELECT id, jobs FROM outbox ORDER BY id").toArray();
+  /** The relays have every change up to `sequenceNumber`. */
+  removeChangesThrough(sequenceNumber: string): void {
+    this.sql.exec("DELETE FROM changes WHERE sequence <= ?", sequenceNumber);
   }
 
-  removeFromOutbox(id: number): void {
-    this.sql.exec("DELETE FROM outbox WHERE id = ?", id);
+  /** D29: after `deleteAll`, the object has no tables until its next write. */
+  forgetSchema(): void {
+    this.schemaReady = false;
   }
 }

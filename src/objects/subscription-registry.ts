@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
+import { chunk } from "../domain/fanout";
 import { audienceForSubscription, type SubscriptionRecord } from "../domain/subscription-model";
 import { LIFECYCLE_NOTICE_MS } from "../domain/subscriptions";
 import type { Env } from "../env";
 import { enqueueJobs } from "../notifications/jobs";
 import { mapWithConcurrency } from "../shared/map-with-concurrency";
-import { userPresenceStub } from "./user-stub";
+import { userPresenceStub } from "./names";
 
 const USER_CALL_CONCURRENCY = 32;
 
@@ -72,14 +73,20 @@ export class SubscriptionRegistry extends DurableObject<Env> {
     return row && row.expires_at > Date.now() ? (JSON.parse(row.json) as SubscriptionRecord) : null;
   }
 
-  /** The live subscriptions among `ids`, for a delivery batch. */
+  /** The live subscriptions among `ids`, for a delivery batch (thousands, for a popular user). */
   async getMany(ids: string[]): Promise<SubscriptionRecord[]> {
-    const found: SubscriptionRecord[] = [];
-    for (const id of ids) {
-      const record = await this.get(id);
-      if (record) found.push(record);
-    }
-    return found;
+    const now = Date.now();
+    // SQLite in Durable Objects binds at most 100 parameters per statement.
+    return chunk(ids, 99).flatMap((slice) =>
+      this.sql
+        .exec<Row>(
+          `SELECT json FROM subscriptions WHERE expires_at > ? AND id IN (${slice.map(() => "?").join(", ")})`,
+          now,
+          ...slice,
+        )
+        .toArray()
+        .map((r) => JSON.parse(r.json) as SubscriptionRecord),
+    );
   }
 
   /** Replaces a subscription's changeable fields (PATCH); renewing resets the lifecycle notice. */

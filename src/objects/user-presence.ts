@@ -2,8 +2,16 @@ import { DurableObject } from "cloudflare:workers";
 import { DEFAULT_FADE, type FadeTimings, presenceView } from "../domain/aggregate";
 import type { SetPreferredCommand, SetSessionCommand, SetStatusMessageCommand } from "../domain/commands";
 import { InvalidInput } from "../domain/errors";
+import { CHANGES_PER_CALL, type ChangeRecord, presenceMessage, shardOf, type WatchDelivery } from "../domain/fanout";
 import { type MailboxSettingsPatch, mailboxSettingsView, mergeMailboxSettings } from "../domain/mailbox-settings";
-import type { Audience, PresenceState, PresenceView, WorkLocationLayer, WorkLocationType } from "../domain/model";
+import {
+  type Audience,
+  DEFAULT_MAILBOX_SETTINGS,
+  type PresenceState,
+  type PresenceView,
+  type WorkLocationLayer,
+  type WorkLocationType,
+} from "../domain/model";
 import { formatSequenceNumber } from "../domain/sequence-number";
 import { alarmChange, earliest, settle, withoutExpired } from "../domain/settle";
 import {
@@ -17,13 +25,12 @@ import {
   withWorkLocation,
 } from "../domain/state-changes";
 import type { Env } from "../env";
-import { enqueueJobs, type NotificationJob } from "../notifications/jobs";
 import { logError, objectSource } from "../shared/log";
+import { fanoutRelayStub, parseUserObjectName } from "./names";
 import { PresenceStore, type StoredPresence } from "./presence-store";
-import { acceptWatchSocket, closeQuietly, presenceMessage, sendOrDrop, WATCH_HEADERS } from "./watch-forwarding";
 
-/** If the queue could not take the outbox, the alarm tries again this much later. */
-const OUTBOX_RETRY_MS = 10_000;
+/** If a relay could not take the changes, the alarm tries again this much later. */
+const FANOUT_RETRY_MS = 10_000;
 
 /** The stored presence, settled, with each audience's view once built; all valid until `validUntil`. */
 interface Current extends StoredPresence {
@@ -37,9 +44,10 @@ interface Current extends StoredPresence {
  * The life of a write: the route validates the body into a command (domain/commands.ts) and
  * calls a method here; the method applies the command to the state (domain/state-changes.ts),
  * `commit` settles the result (domain/settle.ts: what expired, whether the visible presence
- * changed, the next deadline), the store writes the rows that differ, and a visible change is
- * fanned out: an outbox row for webhooks in the same transaction, then the watchers. One alarm
- * at the earliest deadline makes fades and expiries happen without a request.
+ * changed, the next deadline), and the store writes the rows that differ, with one row for a
+ * visible change when anyone watches or subscribes. That row then goes to the user's relays
+ * (FanoutRelay), at most RELAY_SHARDS calls whatever the audience, after the writer has its
+ * answer. One alarm at the earliest deadline makes fades and expiries happen without a request.
  */
 export class UserPresence extends DurableObject<Env> {
   private readonly store: PresenceStore;
@@ -50,63 +58,31 @@ export class UserPresence extends DurableObject<Env> {
    * reads until then are answered from it. Null until first needed after the object starts.
    */
   private current: Current | null = null;
+  /** The relay shards holding anyone (stored; loaded once). */
+  private shards: Set<number> | null = null;
+  /** Registrations in flight per shard: a shard is not given up while one may be adding to it. */
+  private readonly registering = new Map<number, number>();
   /** The alarm as this object last set it; undefined until read after a start. */
   private alarmAt: number | null | undefined;
-  /** The outbox flush in progress: one at a time. */
+  /** The flush of changes to the relays in progress: one at a time, so each relay gets them in order. */
   private flushing: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new PresenceStore(ctx.storage.sql);
     this.fade = fadeTimingsFrom(env);
-    // Answered by the runtime without waking the object.
-    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
   /** The user's id; the object is named `{tenantId}:{userId}`. */
   private get userId(): string {
-    return this.ctx.id.name?.split(":")[1] ?? "";
+    return parseUserObjectName(this.ctx.id.name).userId;
   }
 
   private get tenantId(): string {
-    return this.ctx.id.name?.split(":")[0] ?? "";
+    return parseUserObjectName(this.ctx.id.name).tenantId;
   }
 
   // --- platform handlers: short, guarded, delegating ---------------------------------------
-
-  /**
-   * A single-user watch socket, forwarded by the watch route after it checked the caller:
-   * accepted for hibernation, tagged with what its reader may see, and sent the current
-   * presence first (unless the client already has it: `since` is the last sequenceNumber it saw).
-   */
-  override async fetch(request: Request): Promise<Response> {
-    try {
-      const audience: Audience = request.headers.get(WATCH_HEADERS.audience) === "owner" ? "owner" : "other";
-      // The snapshot first: a change it settles is then not also broadcast to this socket.
-      const { view, changedAt } = await this.read(audience);
-      return acceptWatchSocket(this.ctx, request, { tags: [audience] }, (socket) => {
-        const since = request.headers.get(WATCH_HEADERS.since);
-        if (since === null || view.sequenceNumber > since) socket.send(presenceMessage(this.userId, view, changedAt));
-      });
-    } catch (error) {
-      logError(objectSource("UserPresence", this.ctx), "watch socket", error);
-      return new Response("The watch socket could not be opened.", { status: 500 });
-    }
-  }
-
-  override async webSocketMessage(ws: WebSocket): Promise<void> {
-    sendOrDrop(
-      ws,
-      JSON.stringify({
-        type: "error",
-        message: "This socket only sends presence. To watch several users, use /communications/presences/watch.",
-      }),
-    );
-  }
-
-  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    closeQuietly(ws, code);
-  }
 
   override async alarm(): Promise<void> {
     // The alarm that is running is no longer set; the commit arms the next one.
@@ -114,7 +90,7 @@ export class UserPresence extends DurableObject<Env> {
     try {
       if (!this.store.exists()) return;
       await this.commit(Date.now(), (state) => state);
-      await this.flushOutbox();
+      await this.flushChanges();
     } catch (error) {
       // What is in memory may be ahead of what was written: read it again next time.
       this.current = null;
@@ -228,38 +204,109 @@ export class UserPresence extends DurableObject<Env> {
     return { settings: mailboxSettingsView(merged) };
   }
 
-  // --- registrations of watchers and subscriptions ----------------------------------------
+  // --- registrations of watchers and subscriptions (held by the relays) ------------------
 
   /**
-   * Registers a multi-user watcher's hub and returns the current presence as its reader may
-   * see it (the message to send), or null when the hub already has `since`.
+   * Registers a watch hub (by name) with the relay of its shard, and returns the current
+   * presence as each audience sees it: the hub's starting point, after which the relay sends
+   * it every change.
    */
-  async watch(
-    hubId: string,
-    audience: Audience,
-    since: string | null,
-  ): Promise<{ id: string; sequenceNumber: string; message: string } | null> {
-    this.store.addHubWatcher(hubId, audience);
-    const { view, changedAt } = await this.read(audience);
-    if (since !== null && view.sequenceNumber <= since) return null;
-    return {
-      id: this.userId,
-      sequenceNumber: view.sequenceNumber,
-      message: presenceMessage(this.userId, view, changedAt),
-    };
+  async watch(hub: string): Promise<WatchDelivery> {
+    await this.register(shardOf(hub), (relay) => relay.addWatcher(hub));
+    return this.snapshot();
   }
 
-  async unwatch(hubId: string): Promise<void> {
-    this.store.removeHubWatcher(hubId);
+  async unwatch(hub: string): Promise<void> {
+    await this.unregister(shardOf(hub), (relay) => relay.removeWatcher(hub));
   }
 
   /** A change-notification subscription now covers this user (registered by its registry). */
   async subscribe(subscriptionId: string, appId: string, audience: Audience): Promise<void> {
-    this.store.addSubscriber(subscriptionId, appId, audience);
+    await this.register(shardOf(subscriptionId), (relay) => relay.addSubscriber(subscriptionId, appId, audience));
   }
 
   async unsubscribe(subscriptionId: string): Promise<void> {
-    this.store.removeSubscriber(subscriptionId);
+    await this.unregister(shardOf(subscriptionId), (relay) => relay.removeSubscriber(subscriptionId));
+  }
+
+  /** The current presence, as a hub starts from it. */
+  private async snapshot(): Promise<WatchDelivery> {
+    const [owner, other] = [await this.read("owner"), await this.read("other")];
+    return {
+      sequenceNumber: owner.view.sequenceNumber,
+      messages: {
+        owner: presenceMessage(this.userId, owner.view, owner.changedAt),
+        other: presenceMessage(this.userId, other.view, other.changedAt),
+      },
+    };
+  }
+
+  private relay(shard: number) {
+    return fanoutRelayStub(this.env, this.tenantId, this.userId, shard);
+  }
+
+  private activeShards(): Set<number> {
+    this.shards ??= new Set(this.store.relayShards());
+    return this.shards;
+  }
+
+  /**
+   * Marks the shard as holding someone before the relay is asked to add the registration, so a
+   * change committed meanwhile is recorded for it (the snapshot taken after covers what came
+   * before).
+   */
+  private async register(shard: number, add: (relay: ReturnType<UserPresence["relay"]>) => Promise<{ size: number }>) {
+    this.registering.set(shard, (this.registering.get(shard) ?? 0) + 1);
+    try {
+      if (!this.activeShards().has(shard)) {
+        this.store.addRelayShard(shard);
+        this.activeShards().add(shard);
+      }
+      await add(this.relay(shard));
+    } finally {
+      this.registering.set(shard, (this.registering.get(shard) ?? 1) - 1);
+    }
+  }
+
+  private async unregister(
+    shard: number,
+    remove: (relay: ReturnType<UserPresence["relay"]>) => Promise<{ size: number }>,
+  ) {
+    const { size } = await remove(this.relay(shard));
+    if (size === 0) await this.shardEmptied(shard);
+  }
+
+  /** A relay said it holds nobody: stop calling it, unless a registration may be adding to it now. */
+  private async shardEmptied(shard: number): Promise<void> {
+    if ((this.registering.get(shard) ?? 0) > 0 || !this.activeShards().has(shard)) return;
+    this.activeShards().delete(shard);
+    this.store.removeRelayShard(shard);
+    await this.forgetIfUnused();
+  }
+
+  /**
+   * D29: a user nobody has written, whom nobody watches or subscribes to any more, keeps no
+   * storage (watching 650 strangers and letting go must leave nothing behind).
+   */
+  private async forgetIfUnused(): Promise<void> {
+    const { state, version } = this.stored();
+    const unused =
+      version.counter === 0 &&
+      state.sessions.length === 0 &&
+      state.preferred === null &&
+      state.statusMessage === null &&
+      state.workLocationSignals.length === 0 &&
+      JSON.stringify(state.mailboxSettings) === JSON.stringify(DEFAULT_MAILBOX_SETTINGS) &&
+      this.activeShards().size === 0 &&
+      [...this.registering.values()].every((n) => n === 0) &&
+      !this.store.hasPendingChanges();
+    if (!unused || !this.store.exists()) return;
+    // Also deletes the alarm.
+    await this.ctx.storage.deleteAll();
+    this.store.forgetSchema();
+    this.current = null;
+    this.shards = null;
+    this.alarmAt = null;
   }
 
   // --- the commit: settle, store, fan out, arm ---------------------------------------------
@@ -272,9 +319,10 @@ export class UserPresence extends DurableObject<Env> {
 
   /**
    * Applies `change` to the state as of `now` (what expired already gone), settles it, and
-   * writes what differs in one transaction with the change's notification jobs; then pushes a
-   * visible change to the watchers and arms the alarm at the next deadline. Idempotent: a
-   * change that alters nothing writes nothing and sends nothing.
+   * writes what differs in one transaction, with the change's record when anyone watches or
+   * subscribes; then hands the record to the relays (after the writer has its answer) and arms
+   * the alarm at the next deadline. Idempotent: a change that alters nothing writes nothing and
+   * sends nothing.
    */
   private async commit(now: number, change: (state: PresenceState, now: number) => PresenceState): Promise<Current> {
     const before = this.stored();
@@ -285,54 +333,61 @@ export class UserPresence extends DurableObject<Env> {
       validUntil: settled.nextDeadline ?? Number.POSITIVE_INFINITY,
       views: new Map(),
     };
-    let queued = false;
+    const fanOut = settled.changed && this.activeShards().size > 0;
     if (settled.changed || settled.state !== before.state) {
       this.ctx.storage.transactionSync(() => {
         this.store.save(before, current);
-        if (settled.changed) queued = this.queueNotifications(current, now);
+        if (fanOut) this.store.addChange(this.changeRecord(current, now));
       });
     }
     this.current = current;
-    if (queued) this.ctx.waitUntil(this.flushOutbox());
-    if (settled.changed) this.broadcast(current, now);
+    if (fanOut) this.ctx.waitUntil(this.flushChanges());
     await this.armAlarm(settled.nextDeadline);
     return current;
   }
 
-  /**
-   * D18: every change that bumps sequenceNumber makes one notification job per subscription
-   * covering this user, written to the outbox in the commit's transaction (then handed to the
-   * queue). Returns whether there were any.
-   */
-  private queueNotifications(current: Current, now: number): boolean {
-    const subscribers = this.store.subscribers();
-    if (subscribers.length === 0) return false;
-    const jobs: NotificationJob[] = subscribers.map(({ subscriptionId, appId, audience }) => ({
-      kind: "change",
-      tenantId: this.tenantId,
-      appId,
-      subscriptionId,
-      userId: this.userId,
-      presence: { id: this.userId, ...this.viewOf(current, audience, now) },
-      firstAttemptAt: now,
-    }));
-    this.store.addToOutbox(jobs);
-    return true;
+  /** D10, D18: what leaves this object of a visible change, whatever the audience: one record. */
+  private changeRecord(current: Current, now: number): ChangeRecord {
+    return {
+      sequenceNumber: formatSequenceNumber(current.version.counter),
+      changedAt: now,
+      views: { owner: this.viewOf(current, "owner", now), other: this.viewOf(current, "other", now) },
+    };
   }
 
-  /** Sends outbox rows to the queue, oldest first; what fails stays for the alarm. One flush at a time. */
-  private flushOutbox(): Promise<void> {
+  /**
+   * Hands the recorded changes to every relay that holds anyone, oldest first, a batch at a
+   * time, all relays in parallel; a change is deleted once every relay has it. A relay that
+   * fails keeps the changes here for the alarm to send again (the others drop repeats). One
+   * flush at a time, so each relay gets the changes in order.
+   */
+  private flushChanges(): Promise<void> {
     this.flushing ??= (async () => {
       try {
-        // Rows added while this flush runs are taken too, rather than left for the alarm.
-        for (let rows = this.store.outbox(); rows.length > 0; rows = this.store.outbox()) {
-          for (const row of rows) {
-            await enqueueJobs(this.env.NOTIFICATIONS, JSON.parse(row.jobs) as NotificationJob[]);
-            this.store.removeFromOutbox(row.id);
+        for (let batch = this.store.pendingChanges(CHANGES_PER_CALL); batch.length > 0; ) {
+          const shards = [...this.activeShards()];
+          const answers = await Promise.allSettled(
+            shards.map((shard) => this.relay(shard).deliver(this.tenantId, this.userId, batch)),
+          );
+          let failed = false;
+          for (const [i, answer] of answers.entries()) {
+            if (answer.status === "rejected") {
+              failed = true;
+              logError(objectSource("UserPresence", this.ctx), "relay delivery", answer.reason, { shard: shards[i] });
+            } else if (answer.value.size === 0) {
+              await this.shardEmptied(shards[i] as number);
+            }
           }
+          if (failed) {
+            const deadline = this.current?.validUntil ?? Number.POSITIVE_INFINITY;
+            await this.armAlarm(Number.isFinite(deadline) ? deadline : null);
+            return;
+          }
+          this.store.removeChangesThrough((batch.at(-1) as ChangeRecord).sequenceNumber);
+          batch = this.store.pendingChanges(CHANGES_PER_CALL);
         }
       } catch (error) {
-        logError(objectSource("UserPresence", this.ctx), "outbox flush", error);
+        logError(objectSource("UserPresence", this.ctx), "fan-out", error);
       } finally {
         this.flushing = null;
       }
@@ -340,41 +395,9 @@ export class UserPresence extends DurableObject<Env> {
     return this.flushing;
   }
 
-  /**
-   * Pushes a change to every watcher: the sockets held here directly, then the hubs of
-   * multi-user watchers. A hub that no longer has its socket answers false and is forgotten, so
-   * nothing is sent to a closed watcher again.
-   */
-  private broadcast(current: Current, now: number): void {
-    const messages = new Map<Audience, string>();
-    const messageFor = (audience: Audience) => {
-      let message = messages.get(audience);
-      if (message === undefined) {
-        message = presenceMessage(this.userId, this.viewOf(current, audience, now), now);
-        messages.set(audience, message);
-      }
-      return message;
-    };
-    for (const audience of ["owner", "other"] as const) {
-      for (const ws of this.ctx.getWebSockets(audience)) sendOrDrop(ws, messageFor(audience));
-    }
-    const sequenceNumber = formatSequenceNumber(current.version.counter);
-    for (const { hubId, audience } of this.store.hubWatchers()) {
-      const hub = this.env.PRESENCE_HUB.get(this.env.PRESENCE_HUB.idFromString(hubId));
-      this.ctx.waitUntil(
-        hub.deliver(this.userId, sequenceNumber, messageFor(audience)).then(
-          (alive) => {
-            if (!alive) this.store.removeHubWatcher(hubId);
-          },
-          (error) => logError(objectSource("UserPresence", this.ctx), "hub delivery", error),
-        ),
-      );
-    }
-  }
-
-  /** Arms the one alarm at the next deadline, or sooner to retry an outbox the queue did not take. */
+  /** Arms the one alarm at the next deadline, or sooner to send changes a relay did not take. */
   private async armAlarm(deadline: number | null): Promise<void> {
-    const retry = this.store.outbox().length > 0 ? Date.now() + OUTBOX_RETRY_MS : null;
+    const retry = this.store.hasPendingChanges() ? Date.now() + FANOUT_RETRY_MS : null;
     if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
     const change = alarmChange(this.alarmAt, earliest(deadline, retry));
     if (change === "keep") return;

@@ -7,7 +7,7 @@ import { badRequest, methodNotAllowed } from "../http/errors";
 import { isGuid } from "../http/ids";
 import { assertCanReadMany, audienceFor } from "../http/permissions";
 import { serviceRoot } from "../http/service-root";
-import { userPresenceStub } from "../objects/user-stub";
+import { userPresenceStub } from "../objects/names";
 import { mapWithConcurrency } from "../shared/map-with-concurrency";
 import { presenceResource } from "./presence";
 

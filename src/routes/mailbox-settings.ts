@@ -6,7 +6,7 @@ import type { AppEnv } from "../http/context";
 import { badRequest, methodNotAllowed } from "../http/errors";
 import { assertCanUseMailboxSettings, targetUserId } from "../http/permissions";
 import { serviceRoot } from "../http/service-root";
-import { userPresenceStub } from "../objects/user-stub";
+import { userPresenceStub } from "../objects/names";
 
 type Ctx = Context<AppEnv>;
 

@@ -17,7 +17,7 @@ import type { AppEnv } from "../http/context";
 import { badRequest, forbidden, methodNotAllowed, notFound } from "../http/errors";
 import { assertCanRead, assertCanWrite, audienceFor, targetUserId } from "../http/permissions";
 import { serviceRoot } from "../http/service-root";
-import { userPresenceStub } from "../objects/user-stub";
+import { userPresenceStub } from "../objects/names";
 
 type Ctx = Context<AppEnv>;
 type Stub = ReturnType<typeof userPresenceStub>;

@@ -1,14 +1,21 @@
 import { type Context, Hono } from "hono";
+import { type Caller, serializeCaller } from "../domain/caller";
+import { padSequenceNumber } from "../domain/sequence-number";
 import { WATCH_PROTOCOL } from "../domain/watch-messages";
-import { serializeCaller } from "../http/auth";
 import { requireCaller } from "../http/caller";
+import { positiveInteger } from "../http/config";
 import type { AppEnv } from "../http/context";
 import { badRequest, GraphError } from "../http/errors";
 import { assertCanRead, audienceFor, targetUserId } from "../http/permissions";
-import { userPresenceStub } from "../objects/user-stub";
-import { WATCH_HEADERS } from "../objects/watch-forwarding";
+import { hubObjectName, presenceHubStub } from "../objects/names";
+import { HUB_FULL_HEADER, WATCH_HEADERS } from "../objects/watch-forwarding";
 
 type Ctx = Context<AppEnv>;
+
+/** Hubs per tenant and region, unless configured (WATCH_HUBS_PER_REGION). */
+export const DEFAULT_HUBS_PER_REGION = 64;
+/** Full hubs tried before the upgrade is refused. */
+const HUB_ATTEMPTS = 4;
 
 /**
  * Browsers cannot set headers on a WebSocket, so they may offer the token as
@@ -43,40 +50,56 @@ async function watcher(c: Ctx) {
   return { caller, viaSubprotocol };
 }
 
-/** The upgrade request as forwarded to an object: only what the object needs, set by us. */
-function forwarded(c: Ctx, headers: Record<string, string>, viaSubprotocol: boolean): Request {
-  const out = new Headers({ upgrade: "websocket", ...headers });
-  if (viaSubprotocol) out.set(WATCH_HEADERS.subprotocol, "1");
-  return new Request(c.req.url, { method: "GET", headers: out });
-}
-
 const SEQUENCE_NUMBER = /^\d{1,20}$/;
 
-export const watchRoutes = new Hono<AppEnv>({ strict: false });
-
-// One user: the socket lives in the user's own object.
-for (const [path, idOf] of [
-  ["/me/presence/watch", () => "me"],
-  ["/users/:id/presence/watch", (c: Ctx) => c.req.param("id") ?? ""],
-  ["/communications/presences/:id/watch", (c: Ctx) => c.req.param("id") ?? ""],
-] as const) {
-  watchRoutes.get(path, async (c) => {
-    const { caller, viaSubprotocol } = await watcher(c);
-    const userId = targetUserId(caller, idOf(c));
-    assertCanRead(caller, userId);
-    const since = c.req.query("since");
-    if (since !== undefined && !SEQUENCE_NUMBER.test(since)) {
-      throw badRequest("since must be a sequenceNumber you received (digits).");
-    }
-    const headers: Record<string, string> = { [WATCH_HEADERS.audience]: audienceFor(caller, userId) };
-    if (since !== undefined) headers[WATCH_HEADERS.since] = since.padStart(20, "0");
-    return userPresenceStub(c.env, caller.tenantId, userId).fetch(forwarded(c, headers, viaSubprotocol));
+/**
+ * Hands the upgrade to a hub of the caller's tenant in the region the request came from
+ * (sockets stay near their clients), picked at random so sockets spread evenly; a full hub
+ * sends it to another. Only what the hub needs is forwarded, set here.
+ */
+async function openOnHub(c: Ctx, caller: Caller, viaSubprotocol: boolean, single?: Record<string, string>) {
+  const headers = new Headers({ upgrade: "websocket", [WATCH_HEADERS.caller]: serializeCaller(caller), ...single });
+  if (viaSubprotocol) headers.set(WATCH_HEADERS.subprotocol, "1");
+  const region = String((c.req.raw.cf as { continent?: unknown } | undefined)?.continent ?? "any").toLowerCase();
+  const hubs = positiveInteger(c.env.WATCH_HUBS_PER_REGION, DEFAULT_HUBS_PER_REGION);
+  for (let attempt = 0; attempt < HUB_ATTEMPTS; attempt++) {
+    const index = Math.floor(Math.random() * hubs);
+    const hub = presenceHubStub(c.env, hubObjectName(caller.tenantId, region, index));
+    const response = await hub.fetch(new Request(c.req.url, { method: "GET", headers }));
+    if (response.headers.get(HUB_FULL_HEADER) === null) return response;
+  }
+  throw new GraphError(503, "serviceNotAvailable", "Every watch hub tried is full. Please retry in a moment.", {
+    "Retry-After": "5",
   });
 }
 
-// Many users: the socket lives in a hub object of its own, which the watched users notify.
-watchRoutes.get("/communications/presences/watch", async (c) => {
+/** One user: `/me/presence/watch`, `/users/{id}/presence/watch`, `/communications/presences/{id}/watch`. */
+export async function watchOneUser(c: Ctx, idOrMe: string) {
   const { caller, viaSubprotocol } = await watcher(c);
-  const hub = c.env.PRESENCE_HUB.get(c.env.PRESENCE_HUB.newUniqueId());
-  return hub.fetch(forwarded(c, { [WATCH_HEADERS.caller]: serializeCaller(caller) }, viaSubprotocol));
-});
+  const userId = targetUserId(caller, idOrMe);
+  assertCanRead(caller, userId);
+  const since = c.req.query("since");
+  if (since !== undefined && !SEQUENCE_NUMBER.test(since)) {
+    throw badRequest("since must be a sequenceNumber you received (digits).");
+  }
+  const single: Record<string, string> = {
+    [WATCH_HEADERS.user]: userId,
+    [WATCH_HEADERS.audience]: audienceFor(caller, userId),
+  };
+  if (since !== undefined) single[WATCH_HEADERS.since] = padSequenceNumber(since);
+  return openOnHub(c, caller, viaSubprotocol, single);
+}
+
+/** Many users on one socket: `/communications/presences/watch`, subscribed to with messages. */
+export async function watchManyUsers(c: Ctx) {
+  const { caller, viaSubprotocol } = await watcher(c);
+  return openOnHub(c, caller, viaSubprotocol);
+}
+
+export const watchRoutes = new Hono<AppEnv>({ strict: false });
+
+// Before the presence routes (app.ts): ".../presences/watch" would otherwise read as a user id.
+watchRoutes.get("/communications/presences/watch", (c) => watchManyUsers(c));
+watchRoutes.get("/me/presence/watch", (c) => watchOneUser(c, "me"));
+watchRoutes.get("/users/:id/presence/watch", (c) => watchOneUser(c, c.req.param("id")));
+watchRoutes.get("/communications/presences/:id/watch", (c) => watchOneUser(c, c.req.param("id")));
