@@ -14,7 +14,14 @@ export type FromWatchers =
   | { type: "arrived"; arrivals: { socket: number; at: number; data: string }[] }
   | { type: "failed"; message: string };
 
-const { url, token, count } = workerData as { url: string; token: string | undefined; count: number };
+const { url, tokens, count, subscribe } = workerData as {
+  url: string;
+  /** Sockets take these in turn (each application has its own D20 budget); none for the baseline. */
+  tokens: string[];
+  count: number;
+  /** A multi-user socket subscribes to these users once open, and counts as opened once subscribed. */
+  subscribe?: string[];
+};
 if (!parentPort) throw new Error("bench/watchers.ts runs as a worker thread");
 const port = parentPort;
 
@@ -22,13 +29,29 @@ const now = () => performance.timeOrigin + performance.now();
 
 const sockets: WebSocket[] = [];
 
-/** Opens one socket; it is kept at once, so that a failure elsewhere can still close it. */
+/** Opens one socket (and subscribes it); it is kept at once, so that a failure elsewhere can still close it. */
 function open(): Promise<void> {
   return new Promise((resolve, reject) => {
+    const token = tokens[sockets.length % Math.max(1, tokens.length)];
     const ws = token ? new WebSocket(url, ["presence.v1", `bearer.${token}`]) : new WebSocket(url);
     sockets.push(ws);
-    ws.addEventListener("open", () => resolve(), { once: true });
     ws.addEventListener("error", () => reject(new Error(`could not open ${url}`)), { once: true });
+    ws.addEventListener(
+      "open",
+      () => {
+        if (!subscribe) return resolve();
+        const onMessage = (event: MessageEvent) => {
+          const message = JSON.parse(String(event.data)) as { type: string; message?: string };
+          if (message.type === "subscribed") {
+            ws.removeEventListener("message", onMessage);
+            resolve();
+          } else if (message.type === "error") reject(new Error(`subscribe refused: ${message.message}`));
+        };
+        ws.addEventListener("message", onMessage);
+        ws.send(JSON.stringify({ type: "subscribe", ids: subscribe }));
+      },
+      { once: true },
+    );
   });
 }
 
@@ -40,6 +63,8 @@ function serve(): void {
     ws.addEventListener("message", (event) => {
       const at = now();
       if (arrivals === null) return;
+      // Only presence changes are timed; a multi-user socket's other frames are not one.
+      if (subscribe && !String(event.data).startsWith('{"type":"presence"')) return;
       arrivals.push({ socket, at, data: String(event.data) });
       if (arrivals.length === sockets.length) {
         port.postMessage({ type: "arrived", arrivals } satisfies FromWatchers);

@@ -8,6 +8,10 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** As many users as one watch socket may hold. */
 const MAX_PEOPLE = 650;
 const TOKEN_KEY = "presence-board:token";
+/** Set when the token came from the dev token endpoint, which can mint the next one. */
+const DEV_TOKEN_KEY = "presence-board:dev-token";
+/** A watch socket lives no longer than its token (D27): a new token is sent this long before. */
+const RENEW_BEFORE_MS = 2 * 60_000;
 const ONLINE_KEY = "presence-board:online";
 /** The page's own presence session lasts 5 minutes and is refreshed well before it fades. */
 const ONLINE_REFRESH_MS = 4 * 60_000;
@@ -21,12 +25,13 @@ let watch = null;
 /** id -> { name, li, presence, changedAt } in roster order; the signed-in user first. */
 const people = new Map();
 let onlineTimer = null;
+let renewTimer = null;
 /** Whether the status message box has been filled with the user's current message yet. */
 let statusPrefilled = false;
 
 // ---- signing in -------------------------------------------------------------------------------
 
-async function signIn(token) {
+async function signIn(token, { fromDevEndpoint = false } = {}) {
   const candidate = new Me(token);
   if (!candidate.claims.oid) {
     throw new Error("This board needs a delegated token: one that names a user ('oid'), not an application token.");
@@ -34,10 +39,39 @@ async function signIn(token) {
   await candidate.presence(); // the service checks the token
   me = candidate;
   sessionStorage.setItem(TOKEN_KEY, token);
+  if (fromDevEndpoint) sessionStorage.setItem(DEV_TOKEN_KEY, "true");
   showBoard();
+  planRenewal();
+}
+
+/**
+ * Before the token runs out, a dev token is replaced by a fresh one for the same user, and the
+ * watch socket reauthorizes with it, so the board never stops. A pasted token cannot be
+ * renewed here: when it runs out the service closes the socket and the board asks to sign in.
+ */
+function planRenewal() {
+  clearTimeout(renewTimer);
+  const exp = Number(me?.claims.exp) * 1000;
+  if (!Number.isFinite(exp) || sessionStorage.getItem(DEV_TOKEN_KEY) !== "true") return;
+  renewTimer = setTimeout(renewToken, Math.max(0, exp - RENEW_BEFORE_MS - Date.now()));
+}
+
+async function renewToken() {
+  if (!me) return;
+  try {
+    const fresh = new Me(await fetchDevToken(me.claims.oid));
+    me = fresh;
+    sessionStorage.setItem(TOKEN_KEY, fresh.token);
+    watch?.reauthorize(fresh.token);
+    planRenewal();
+  } catch (error) {
+    $("watch-problem").textContent = `Could not renew the token: ${problemText(error)}`;
+  }
 }
 
 function signOut(problem = "") {
+  clearTimeout(renewTimer);
+  sessionStorage.removeItem(DEV_TOKEN_KEY);
   setOnline(false, { remember: false });
   watch?.stop();
   watch = null;
@@ -93,7 +127,7 @@ $("dev-form").addEventListener("submit", async (event) => {
     return;
   }
   try {
-    await signIn(await fetchDevToken(userId));
+    await signIn(await fetchDevToken(userId), { fromDevEndpoint: true });
   } catch (error) {
     $("sign-in-problem").textContent = problemText(error);
   }
@@ -280,6 +314,9 @@ function showBoard() {
     onError(message) {
       $("watch-problem").textContent = message;
     },
+    onExpired() {
+      signOut("Your token has expired, so the live view stopped. Sign in again.");
+    },
     async mayReconnect() {
       // A dropped socket may mean the token expired: ask the service before trying again.
       try {
@@ -437,7 +474,7 @@ async function start() {
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) {
     try {
-      await signIn(saved);
+      await signIn(saved, { fromDevEndpoint: sessionStorage.getItem(DEV_TOKEN_KEY) === "true" });
       return;
     } catch {
       sessionStorage.removeItem(TOKEN_KEY);

@@ -13,6 +13,7 @@ export class PresenceWatch {
    * @param {(presence: object, changedDateTime: string | null) => void} options.onPresence
    * @param {(state: "connecting" | "live" | "reconnecting" | "stopped") => void} options.onState
    * @param {(message: string) => void} options.onError  a problem the service reported
+   * @param {() => void} options.onExpired  the service closed the socket because its token ran out
    * @param {() => Promise<boolean>} options.mayReconnect  false stops for good (e.g. the token was refused)
    */
   constructor(options) {
@@ -115,9 +116,22 @@ export class PresenceWatch {
       if (seen !== undefined && presence.sequenceNumber <= seen) return;
       this.seen.set(presence.id, presence.sequenceNumber);
       this.options.onPresence(presence, changedDateTime ?? null);
+    } else if (message.type === "error" && message.code === "tokenExpired") {
+      // The socket lives no longer than its token (D27): the service closes it next.
+      this.stopped = true;
+      this.options.onExpired();
     } else if (message.type === "error") {
       this.options.onError(message.message);
     }
+  }
+
+  /**
+   * A fresh token for the same user: the open socket lives on with it (D27), and a reconnect
+   * uses it. The service answers `reauthorized`, or an error that onError shows.
+   */
+  reauthorize(token) {
+    this.options.token = token;
+    if (this.socket?.readyState === WebSocket.OPEN) this.send({ type: "reauthorize", token });
   }
 
   async afterDrop() {

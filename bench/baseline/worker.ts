@@ -61,4 +61,20 @@ app.post("/fetch", async (c) => {
   return c.body(null, 200);
 });
 
+// Webhook floor for a popular user: one Worker making `count` POSTs at once, to `${url}${i}`.
+app.post("/fetch-many", async (c) => {
+  const { url, count } = await c.req.json<{ url: string; count: number }>();
+  await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const response = await fetch(`${url}${i}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
+      await response.body?.cancel();
+    }),
+  );
+  return c.body(null, 200);
+});
+
 export default app;
