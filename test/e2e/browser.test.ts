@@ -1,7 +1,7 @@
-import { accessSync, constants, mkdtempSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { chromiumExecutable } from "./browser";
 
 // Which Chromium the board test drives: a fresh clone must not need a system package.
@@ -10,6 +10,7 @@ const scratch = mkdtempSync(join(tmpdir(), "chromium-choice-"));
 const present = join(scratch, "chromium");
 writeFileSync(present, "");
 const absent = join(scratch, "no-such-chromium");
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("the end-to-end test's Chromium", () => {
   it("is CHROMIUM_PATH when set, even with a system one present", async () => {
