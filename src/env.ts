@@ -1,44 +1,31 @@
 import type { NotificationJob } from "./notifications/jobs";
-import type { AppThrottle } from "./objects/app-throttle";
-import type { FanoutRelay } from "./objects/fanout-relay";
-import type { PresenceHub } from "./objects/presence-hub";
-import type { SubscriptionRegistry } from "./objects/subscription-registry";
-import type { UserPresence } from "./objects/user-presence";
 
-/** The Worker's bindings (wrangler.toml, .dev.vars, secrets). */
-export interface Env {
-  USER_PRESENCE: DurableObjectNamespace<UserPresence>;
-  /** A tenant's pool of watch-socket hubs, named `{tenantId}:{region}:{index}`. */
-  PRESENCE_HUB: DurableObjectNamespace<PresenceHub>;
-  /** The shards of each user's audience, named `{tenantId}:{userId}:{shard}`. */
-  FANOUT_RELAY: DurableObjectNamespace<FanoutRelay>;
-  /** Hubs per tenant and region that watch sockets are spread over (default 64). */
-  WATCH_HUBS_PER_REGION?: string;
-  /** Sockets one hub holds at most; a full hub sends the socket to another (default 4000). */
-  WATCH_SOCKETS_PER_HUB?: string;
-  /** One per (tenant, application): that application's change-notification subscriptions. */
-  SUBSCRIPTION_REGISTRY: DurableObjectNamespace<SubscriptionRegistry>;
-  /** Webhook deliveries, retried with backoff. */
-  NOTIFICATIONS: Queue<NotificationJob>;
-  /** Shared secret for HS256 tokens (local development, tests). */
+// The bindings in wrangler.toml (Durable Objects, the queue, [vars]) are typed by
+// worker-configuration.d.ts, which `npm run types` generates from it (`GeneratedEnv`), and
+// `npm run typecheck` fails while that file is stale. Typed here is only what wrangler.toml
+// cannot declare: settings a deployment may leave unset. docs/configuration.md describes each.
+
+/**
+ * Secrets (`wrangler secret put`, `.dev.vars` locally), local and test switches, and the optional
+ * [vars] that wrangler.toml lists as comments. Absent unless configured, so optional here: a
+ * deployment that uncomments one of them keeps this type, and the code keeps its defaults.
+ */
+interface OptionalSettings {
+  /** Shared secret for HS256 tokens (local development, tests, a staging service). */
   AUTH_HS256_SECRET?: string;
   /** "true" in local development only (.dev.vars, never wrangler.toml): enables `POST /dev/token`. */
   DEV_MODE?: string;
-  /** Hosts that may receive notifications over plain http (comma-separated); none by default. */
-  NOTIFICATION_HTTP_HOSTS?: string;
   /** The private RSA JWK (JSON) that signs validationTokens; its public half is served at /.well-known/jwks.json. */
   NOTIFICATION_SIGNING_KEY?: string;
   /** The `iss` of validationTokens. */
   VALIDATION_TOKEN_ISSUER?: string;
   /** How long an endpoint has to answer the validation handshake (default 10000 ms). */
   VALIDATION_TIMEOUT_MS?: string;
+  /** How long a first delivery may take before it counts as failed (default 3000 ms; retries get 10000 ms). */
+  DELIVERY_TIMEOUT_MS?: string;
   /** Test-only: shorter fade steps for the reliability checks; never set in production. */
   TEST_FADE_IDLE_AFTER_SECONDS?: string;
   TEST_FADE_AWAY_AFTER_SECONDS?: string;
-  /** How long a first delivery may take before it counts as failed (default 3000 ms; retries get 10000 ms). */
-  DELIVERY_TIMEOUT_MS?: string;
-  /** One throttle per (tenant, app), named `{tenantId}:{appId}` (D20). */
-  APP_THROTTLE: DurableObjectNamespace<AppThrottle>;
   /** The OpenID provider's key set, e.g. `https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys`. */
   AUTH_JWKS_URL?: string;
   /** Accepted `iss` values, comma-separated; `{tenantid}` stands for the token's own `tid`. */
@@ -50,17 +37,23 @@ export interface Env {
   /** D20 limits per (tenant, app) and 30 s; the production defaults apply when unset. */
   THROTTLE_READS_PER_30S?: string;
   THROTTLE_ALL_PER_30S?: string;
+  /** Hubs per tenant and region that watch sockets are spread over (default 64). */
+  WATCH_HUBS_PER_REGION?: string;
+  /** Sockets one hub holds at most; a full hub passes a new socket on (default 4000). */
+  WATCH_SOCKETS_PER_HUB?: string;
 }
 
-type WorkerEnv = Env;
+/** The Worker's bindings. */
+export interface Env extends Omit<GeneratedEnv, keyof OptionalSettings | "NOTIFICATIONS">, OptionalSettings {
+  /** Webhook deliveries, retried with backoff. (Generated as `Queue`: wrangler.toml cannot name the message type.) */
+  NOTIFICATIONS: Queue<NotificationJob>;
+}
+
+type SettingsNotInWranglerToml = Omit<OptionalSettings, keyof GeneratedEnv>;
 declare global {
   namespace Cloudflare {
-    // The test environment (`env` from "cloudflare:workers") has these bindings.
-    interface Env extends WorkerEnv {}
-    // Types `exports` from "cloudflare:workers" (ctx.exports, and the test harness).
-    interface GlobalProps {
-      mainModule: typeof import("./index");
-      durableNamespaces: "UserPresence" | "PresenceHub" | "SubscriptionRegistry" | "AppThrottle" | "FanoutRelay";
-    }
+    // The test environment (`env` from "cloudflare:workers") has the optional settings too; the
+    // generated file gives it wrangler.toml's bindings and types `exports` (GlobalProps).
+    interface Env extends SettingsNotInWranglerToml {}
   }
 }

@@ -1,14 +1,13 @@
-import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { type Browser, chromium, type Page, type WebSocketRoute } from "playwright-core";
+import type { Browser, Page, WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
 import DEV_IDENTITY from "../../src/dev/identity.json";
 import { startLocalService } from "../compat/local-service";
+import { launchChromium } from "./browser";
 
 // Open the board, sign in with a dev token, add three people, and watch them change live.
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = "test-artifacts";
 const PEOPLE = [
   { id: "a1b2c3d4-0000-4000-8000-000000000001", name: "Ada Lovelace" },
@@ -28,29 +27,13 @@ const pageProblems: string[] = [];
 const sockets: { route: WebSocketRoute; sent: string[] }[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `No Chromium at ${CHROMIUM}. The end-to-end test drives Debian's chromium package: install it with ` +
-        "`apt-get install -y chromium` (or point CHROMIUM_PATH at a Chromium binary).",
-    );
-  }
   service = await startLocalService({ DEV_MODE: "true" });
   appToken = await service.sign({
     tid: DEV_IDENTITY.tenant,
     appid: DEV_IDENTITY.app,
     roles: ["Presence.ReadWrite.All", "MailboxSettings.ReadWrite"],
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on("pageerror", (error) => pageProblems.push(error.message));
   page.on("console", (message) => {
