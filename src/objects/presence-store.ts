@@ -67,6 +67,8 @@ const MIGRATIONS: readonly string[] = [
      audience TEXT NOT NULL
    );
    CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, jobs TEXT NOT NULL);`,
+  // The status message expiry's digits below the millisecond, as the caller wrote them (D28).
+  `ALTER TABLE status_message ADD COLUMN expires_at_sub_ms TEXT;`,
 ];
 
 type SessionRow = {
@@ -77,7 +79,12 @@ type SessionRow = {
   expires_at: number;
 };
 type PreferredRow = { availability: string; activity: string; set_at: number; expires_at: number };
-type StatusMessageRow = { content: string; published_at: number; expires_at: number | null };
+type StatusMessageRow = {
+  content: string;
+  published_at: number;
+  expires_at: number | null;
+  expires_at_sub_ms?: string | null;
+};
 type WorkLocationRow = {
   layer: string;
   source: string;
@@ -169,7 +176,12 @@ export class PresenceStore {
       : null;
     const [m] = this.sql.exec<StatusMessageRow>("SELECT * FROM status_message").toArray();
     const statusMessage: StatusMessage | null = m
-      ? { content: m.content, publishedAt: m.published_at, expiresAt: m.expires_at }
+      ? {
+          content: m.content,
+          publishedAt: m.published_at,
+          expiresAt: m.expires_at,
+          ...(m.expires_at_sub_ms ? { expiresAtSubMs: m.expires_at_sub_ms } : {}),
+        }
       : null;
     const workLocationSignals = this.sql
       .exec<WorkLocationRow>("SELECT * FROM work_location")
@@ -292,10 +304,11 @@ export class PresenceStore {
     this.sql.exec("DELETE FROM status_message");
     if (m) {
       this.sql.exec(
-        "INSERT INTO status_message (singleton, content, published_at, expires_at) VALUES (1, ?, ?, ?)",
+        "INSERT INTO status_message (singleton, content, published_at, expires_at, expires_at_sub_ms) VALUES (1, ?, ?, ?, ?)",
         m.content,
         m.publishedAt,
         m.expiresAt,
+        m.expiresAtSubMs ?? null,
       );
     }
     if (this.state) this.state.statusMessage = m;

@@ -221,7 +221,12 @@ export class UserPresence extends DurableObject<Env> {
     if (command === null && !this.store.exists()) return;
     this.store.ensureSchema();
     this.store.setStatusMessage(
-      command && { content: command.content, expiresAt: command.expiresAt, publishedAt: now },
+      command && {
+        content: command.content,
+        expiresAt: command.expiresAt,
+        publishedAt: now,
+        ...(command.expiresAtSubMs ? { expiresAtSubMs: command.expiresAtSubMs } : {}),
+      },
     );
     await this.settle(now);
   }
