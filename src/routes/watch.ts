@@ -1,4 +1,4 @@
-import { type Context, Hono } from "hono";
+import type { Context } from "hono";
 import { WATCH_PROTOCOL } from "../domain/watch-messages";
 import { serializeCaller } from "../http/auth";
 import { requireCaller } from "../http/caller";
@@ -7,6 +7,7 @@ import { badRequest, GraphError } from "../http/errors";
 import { assertCanRead, audienceFor, targetUserId } from "../http/permissions";
 import { userPresenceStub } from "../objects/user-stub";
 import { WATCH_HEADERS } from "../objects/watch-forwarding";
+import type { UserIdOf } from "./presence";
 
 type Ctx = Context<AppEnv>;
 
@@ -52,31 +53,23 @@ function forwarded(c: Ctx, headers: Record<string, string>, viaSubprotocol: bool
 
 const SEQUENCE_NUMBER = /^\d{1,20}$/;
 
-export const watchRoutes = new Hono<AppEnv>({ strict: false });
+/** One user: the socket lives in the user's own object. */
+export const watchUserPresence = (idOf: UserIdOf) => async (c: Ctx) => {
+  const { caller, viaSubprotocol } = await watcher(c);
+  const userId = targetUserId(caller, idOf(c));
+  assertCanRead(caller, userId);
+  const since = c.req.query("since");
+  if (since !== undefined && !SEQUENCE_NUMBER.test(since)) {
+    throw badRequest("since must be a sequenceNumber you received (digits).");
+  }
+  const headers: Record<string, string> = { [WATCH_HEADERS.audience]: audienceFor(caller, userId) };
+  if (since !== undefined) headers[WATCH_HEADERS.since] = since.padStart(20, "0");
+  return userPresenceStub(c.env, caller.tenantId, userId).fetch(forwarded(c, headers, viaSubprotocol));
+};
 
-// One user: the socket lives in the user's own object.
-for (const [path, idOf] of [
-  ["/me/presence/watch", () => "me"],
-  ["/users/:id/presence/watch", (c: Ctx) => c.req.param("id") ?? ""],
-  ["/communications/presences/:id/watch", (c: Ctx) => c.req.param("id") ?? ""],
-] as const) {
-  watchRoutes.get(path, async (c) => {
-    const { caller, viaSubprotocol } = await watcher(c);
-    const userId = targetUserId(caller, idOf(c));
-    assertCanRead(caller, userId);
-    const since = c.req.query("since");
-    if (since !== undefined && !SEQUENCE_NUMBER.test(since)) {
-      throw badRequest("since must be a sequenceNumber you received (digits).");
-    }
-    const headers: Record<string, string> = { [WATCH_HEADERS.audience]: audienceFor(caller, userId) };
-    if (since !== undefined) headers[WATCH_HEADERS.since] = since.padStart(20, "0");
-    return userPresenceStub(c.env, caller.tenantId, userId).fetch(forwarded(c, headers, viaSubprotocol));
-  });
-}
-
-// Many users: the socket lives in a hub object of its own, which the watched users notify.
-watchRoutes.get("/communications/presences/watch", async (c) => {
+/** Many users: the socket lives in a hub object of its own, which the watched users notify. */
+export async function watchPresences(c: Ctx) {
   const { caller, viaSubprotocol } = await watcher(c);
   const hub = c.env.PRESENCE_HUB.get(c.env.PRESENCE_HUB.newUniqueId());
   return hub.fetch(forwarded(c, { [WATCH_HEADERS.caller]: serializeCaller(caller) }, viaSubprotocol));
-});
+}
