@@ -156,6 +156,8 @@ function innerRequest(c: Context<AppEnv>, request: BatchRequest): Request | Grap
   for (const [name, value] of Object.entries(request.headers ?? {})) {
     headers.set(name, Array.isArray(value) ? value.join(", ") : value);
   }
+  // A socket opened inside a batch would have no client end to hand back.
+  if (headers.has("upgrade")) return badRequest("A request of a batch cannot open a WebSocket.");
   // The batch's own token applies unless the request brings its own.
   const authorization = c.req.header("authorization");
   if (!headers.has("authorization") && authorization) headers.set("authorization", authorization);

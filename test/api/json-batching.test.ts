@@ -208,6 +208,15 @@ describe("JSON batching (D22)", () => {
     expect(responses.get("3")?.status).toBe(200);
   });
 
+  it("refuses a request that would open a watch socket inside the batch", async () => {
+    const responses = await batchResponses(
+      [{ id: "1", method: "GET", url: "/me/presence/watch", headers: { Upgrade: "websocket" } }],
+      await userToken(newUserId()),
+    );
+    expect(responses.get("1")?.status).toBe(400);
+    expect(responses.get("1")?.body?.error?.message).toMatch(/WebSocket/);
+  });
+
   it("keeps a request inside the API: a URL that climbs out of the version is refused", async () => {
     const t = await userToken(newUserId());
     const responses = await batchResponses(
