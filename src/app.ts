@@ -1,31 +1,35 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { AppEnv } from "./http/context";
 import { cors } from "./http/cors";
 import { errorResponse, handleError, notFound } from "./http/errors";
+import { graphJsonContentType } from "./http/graph-json";
 import { requestLimits } from "./http/limits";
 import { requestIds } from "./http/request-ids";
 import { requestLog } from "./http/request-log";
 import { JWKS_PATH, validationTokenJwks } from "./notifications/validation-tokens";
-import { communicationsRoutes } from "./routes/communications";
 import { devRoutes } from "./routes/dev";
-import { mailboxSettingsRoutes } from "./routes/mailbox-settings";
-import { presenceRoutes } from "./routes/presence";
-import { subscriptionRoutes } from "./routes/subscriptions";
-import { watchRoutes } from "./routes/watch";
+import { apiRoutes, canonicalPathOf, registerApiRoutes } from "./routes/index";
+
+/** The execution context, where the runtime gives one (tests may call `fetch` without it). */
+function executionCtxOf(c: Context<AppEnv>): Context<AppEnv>["executionCtx"] | undefined {
+  try {
+    return c.executionCtx;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The Worker's HTTP surface: Graph's presence API, served identically under /v1.0 and /beta (D19). */
 export function buildApp() {
+  // A request of a JSON batch goes through this same app, so every rule of a single request applies (D22).
+  const routes = apiRoutes(async (request, c) => app.fetch(request, c.env, executionCtxOf(c)));
   const api = new Hono<AppEnv>({ strict: false });
-  // Before the presence routes: ".../presences/watch" would otherwise read as a user id.
-  api.route("/", watchRoutes);
-  api.route("/", presenceRoutes);
-  api.route("/", communicationsRoutes);
-  api.route("/", mailboxSettingsRoutes);
-  api.route("/", subscriptionRoutes);
+  registerApiRoutes(api, routes);
 
-  const app = new Hono<AppEnv>({ strict: false });
+  const app = new Hono<AppEnv>({ getPath: canonicalPathOf(routes) });
   app.use("*", requestIds);
   app.use("*", requestLog);
+  app.use("*", graphJsonContentType);
   // CORS before the limits, so that a refusal carries the headers a browser page needs to read it.
   app.use("*", cors);
   app.use("*", requestLimits);

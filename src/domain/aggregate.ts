@@ -82,7 +82,8 @@ function statusMessageView(message: StatusMessage | null, now: number, audience:
   if (!message || !isStatusMessageLive(message, now)) return null;
   const view: StatusMessageView = { message: { content: message.content, contentType: "text" } };
   if (audience === "owner") {
-    view.expiryDateTime = message.expiresAt === null ? null : toUtcDateTimeTimeZone(message.expiresAt);
+    view.expiryDateTime =
+      message.expiresAt === null ? null : toUtcDateTimeTimeZone(message.expiresAt, message.expiresAtSubMs);
     view.publishedDateTime = new Date(message.publishedAt).toISOString();
   }
   return view;

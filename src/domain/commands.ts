@@ -2,7 +2,7 @@ import { durationInRange, durations } from "./duration";
 import { InvalidInput } from "./errors";
 import type { PresencePair } from "./model";
 import { PREFERRED_PAIRS, parsePair, SESSION_PAIRS } from "./pairs";
-import { wallClockToInstant } from "./time-zones";
+import { subMillisecondDigits, wallClockToInstant } from "./time-zones";
 
 /** setPresence: one application's session, valid for `durationMs` (spec 1.4). */
 export interface SetSessionCommand extends PresencePair {
@@ -15,8 +15,11 @@ export interface SetPreferredCommand extends PresencePair {
   durationMs: number;
 }
 
-/** setStatusMessage; `null` clears the message (D8). */
-export type SetStatusMessageCommand = { content: string; expiresAt: number | null } | null;
+/**
+ * setStatusMessage; `null` clears the message (D8). `expiresAtSubMs` holds the
+ * expiry's digits below the millisecond as the caller wrote them (D28).
+ */
+export type SetStatusMessageCommand = { content: string; expiresAt: number | null; expiresAtSubMs?: string } | null;
 
 const { MINUTE, HOUR, DAY } = durations;
 export const STATUS_MESSAGE_MAX_LENGTH = 280;
@@ -82,5 +85,5 @@ export function toSetStatusMessageCommand(input: StatusMessageInput | null, now:
   if (expiresAt <= now) {
     throw new InvalidInput("statusMessage.expiryDateTime is in the past: the message would never be shown.");
   }
-  return { content, expiresAt };
+  return { content, expiresAt, expiresAtSubMs: subMillisecondDigits(input.expiryDateTime.dateTime) };
 }

@@ -22,6 +22,27 @@ export interface MailboxSettingsPatch {
     internalReplyMessage?: string | null;
     externalReplyMessage?: string | null;
   };
+  /** Graph's other properties (shape checked by `PatchMailboxSettingsBody`), stored as given. */
+  [property: string]: unknown;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * The properties this service does not interpret, patched as OData patches
+ * complex values: a property given replaces the stored one, except that an
+ * object is merged one level deep (a PATCH of `workingHours.startTime` keeps
+ * `daysOfWeek`).
+ */
+function mergeOther(current: Record<string, unknown> | undefined, patch: MailboxSettingsPatch) {
+  const merged: Record<string, unknown> = { ...current };
+  for (const [property, value] of Object.entries(patch)) {
+    if (property === "timeZone" || property === "automaticRepliesSetting" || value === undefined) continue;
+    const was = merged[property];
+    merged[property] = isPlainObject(value) && isPlainObject(was) ? { ...was, ...value } : value;
+  }
+  return merged;
 }
 
 function parseEnum<T extends string>(name: string, value: string, allowed: readonly T[]): T {
@@ -89,10 +110,11 @@ export function mergeMailboxSettings(current: MailboxSettings, patch: MailboxSet
       throw new InvalidInput("automaticRepliesSetting.scheduledEndDateTime must be after scheduledStartDateTime.");
     }
   }
-  return { timeZone, automaticRepliesSetting: replies };
+  const other = mergeOther(current.other, patch);
+  return { timeZone, automaticRepliesSetting: replies, ...(Object.keys(other).length > 0 ? { other } : {}) };
 }
 
-/** mailboxSettings as Graph returns it (the properties this service owns). */
+/** mailboxSettings as Graph returns it: the two properties this service owns, then the others as stored. */
 export function mailboxSettingsView(settings: MailboxSettings) {
   const r = settings.automaticRepliesSetting;
   const instant = (s: ScheduledInstant | null) => (s ? { dateTime: s.dateTime, timeZone: s.timeZone } : null);
@@ -106,5 +128,6 @@ export function mailboxSettingsView(settings: MailboxSettings) {
       internalReplyMessage: r.internalReplyMessage,
       externalReplyMessage: r.externalReplyMessage,
     },
+    ...settings.other,
   };
 }

@@ -60,6 +60,8 @@ export interface StatusMessage {
   publishedAt: number;
   /** When the message disappears (epoch ms); null means never. */
   expiresAt: number | null;
+  /** The expiry's four digits below the millisecond, as the caller wrote them (D28); absent means "0000". */
+  expiresAtSubMs?: string;
 }
 
 export const WORK_LOCATION_TYPES = ["unspecified", "office", "remote", "timeOff"] as const;
@@ -105,6 +107,12 @@ export interface MailboxSettings {
     internalReplyMessage: string;
     externalReplyMessage: string;
   };
+  /**
+   * Graph's other mailboxSettings properties (workingHours, language,
+   * dateFormat, ...), stored as the caller gave them and never interpreted;
+   * their shape is checked by `PatchMailboxSettingsBody`.
+   */
+  other?: Record<string, unknown>;
 }
 
 export const DEFAULT_MAILBOX_SETTINGS: MailboxSettings = Object.freeze({

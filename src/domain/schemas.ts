@@ -53,7 +53,45 @@ export const SetWorkLocationBody = v.strictObject({
   placeId: v.nullish(v.string()),
 });
 
+// Graph's mailboxSettings resource type and the complex types it uses, for the
+// properties this service stores without interpreting them: checked for shape
+// only, so that a document read from Graph can be written back here.
+const LocaleInfo = v.strictObject({
+  locale: v.nullish(v.string()),
+  displayName: v.nullish(v.string()),
+});
+
+const StandardTimeZoneOffsetShape = {
+  time: v.nullish(v.string()),
+  dayOccurrence: v.nullish(v.number()),
+  dayOfWeek: v.nullish(v.string()),
+  month: v.nullish(v.number()),
+  year: v.nullish(v.number()),
+};
+
+/** timeZoneBase, or its subtype customTimeZone (marked with `@odata.type`, which is dropped as an annotation). */
+const TimeZoneBase = v.strictObject({
+  name: v.nullish(v.string()),
+  bias: v.nullish(v.number()),
+  standardOffset: v.nullish(v.strictObject(StandardTimeZoneOffsetShape)),
+  daylightOffset: v.nullish(v.strictObject({ ...StandardTimeZoneOffsetShape, daylightBias: v.nullish(v.number()) })),
+});
+
+const WorkingHours = v.strictObject({
+  daysOfWeek: v.nullish(v.array(v.string())),
+  startTime: v.nullish(v.string()),
+  endTime: v.nullish(v.string()),
+  timeZone: v.nullish(TimeZoneBase),
+});
+
 export const PatchMailboxSettingsBody = v.strictObject({
+  archiveFolder: v.nullish(v.string()),
+  dateFormat: v.nullish(v.string()),
+  timeFormat: v.nullish(v.string()),
+  delegateMeetingMessageDeliveryOptions: v.nullish(v.string()),
+  userPurpose: v.nullish(v.string()),
+  language: v.nullish(LocaleInfo),
+  workingHours: v.nullish(WorkingHours),
   timeZone: v.optional(v.string()),
   automaticRepliesSetting: v.optional(
     v.strictObject({

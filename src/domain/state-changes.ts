@@ -36,7 +36,12 @@ export function withoutPreferred(state: PresenceState): PresenceState {
 
 /** setStatusMessage; a null command clears it (D8). */
 export function withStatusMessage(state: PresenceState, command: SetStatusMessageCommand, now: number): PresenceState {
-  const statusMessage = command && { content: command.content, expiresAt: command.expiresAt, publishedAt: now };
+  const statusMessage = command && {
+    content: command.content,
+    expiresAt: command.expiresAt,
+    publishedAt: now,
+    ...(command.expiresAtSubMs ? { expiresAtSubMs: command.expiresAtSubMs } : {}),
+  };
   return { ...state, statusMessage };
 }
 

@@ -83,11 +83,15 @@ export function describeIssue(issue: v.BaseIssue<unknown>): string {
 export async function readJsonBody<S extends v.GenericSchema>(request: Request, schema: S): Promise<v.InferOutput<S>> {
   const contentType = request.headers.get("content-type");
   const text = await readLimitedText(request);
-  if (text.trim() !== "" && contentType !== null && !/^application\/(?:[\w.+-]*\+)?json\b/i.test(contentType)) {
+  // Only application/json itself, with or without parameters, as Graph: not json-seq, not other +json types,
+  // and not a body without a Content-Type (an empty one is fine: SDKs send parameterless actions so).
+  if (text.trim() !== "" && !/^application\/json\s*(?:;|$)/i.test(contentType ?? "")) {
     throw new GraphError(
       415,
       "UnsupportedMediaType",
-      `Content-Type '${contentType}' is not supported: send 'application/json'.`,
+      contentType === null
+        ? "The request body has no Content-Type: send 'Content-Type: application/json'."
+        : `Content-Type '${contentType}' is not supported: send 'application/json'.`,
     );
   }
   let json: unknown = {};

@@ -8,5 +8,7 @@ export interface AppEnv {
     requestId: string;
     clientRequestId: string;
     caller: Caller;
+    /** The properties a `$select` named (D21), on the routes that take it; unset without `$select`. */
+    select: readonly string[] | undefined;
   };
 }

@@ -5,7 +5,7 @@ import type { AppEnv } from "./context";
 /** An error a client may see, rendered as the Graph error envelope (spec 4.1). */
 export class GraphError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 414 | 415 | 426 | 429 | 431 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 414 | 415 | 424 | 426 | 429 | 431 | 500 | 503,
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
@@ -30,19 +30,23 @@ function graphDate(now: Date): string {
   return now.toISOString().slice(0, 19);
 }
 
-export function errorResponse(c: Context<AppEnv>, error: GraphError): Response {
-  const body = {
+/** The Graph error envelope (spec 4.1). */
+export function errorBody(error: GraphError, requestId: string, clientRequestId: string) {
+  return {
     error: {
       code: error.code,
       message: error.message,
       innerError: {
         date: graphDate(new Date()),
-        "request-id": c.get("requestId"),
-        "client-request-id": c.get("clientRequestId"),
+        "request-id": requestId,
+        "client-request-id": clientRequestId,
       },
     },
   };
-  return c.json(body, error.status, error.headers);
+}
+
+export function errorResponse(c: Context<AppEnv>, error: GraphError): Response {
+  return c.json(errorBody(error, c.get("requestId"), c.get("clientRequestId")), error.status, error.headers);
 }
 
 /** The one place where thrown errors become responses. */

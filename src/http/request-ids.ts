@@ -1,9 +1,10 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./context";
 
-// A caller's client-request-id is echoed only when it is a sane token, so a
-// header cannot be used to inject text into responses or logs.
-const CLIENT_REQUEST_ID = /^[\w.:-]{1,128}$/;
+// D23: a caller's client-request-id is echoed as sent when it is printable
+// ASCII (spaces included) of at most 128 characters, as Graph does; anything
+// else (control characters, non-ASCII, longer) could garble headers or logs.
+const CLIENT_REQUEST_ID = /^[\x20-\x7e]{1,128}$/;
 
 /** Graph's `request-id` and `client-request-id` response headers (spec 1.10). */
 export const requestIds: MiddlewareHandler<AppEnv> = async (c, next) => {

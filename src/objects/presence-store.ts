@@ -77,6 +77,8 @@ const MIGRATIONS: readonly string[] = [
    DROP TABLE outbox;
    CREATE TABLE relay_shards (shard INTEGER PRIMARY KEY);
    CREATE TABLE changes (sequence TEXT PRIMARY KEY, record TEXT NOT NULL);`,
+  // The status message expiry's digits below the millisecond, as the caller wrote them (D28).
+  `ALTER TABLE status_message ADD COLUMN expires_at_sub_ms TEXT;`,
 ];
 
 /** What MIGRATIONS add up to: the tables of a user written for the first time. */
@@ -100,7 +102,8 @@ const CURRENT_SCHEMA = `
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
     content TEXT NOT NULL,
     published_at INTEGER NOT NULL,
-    expires_at INTEGER
+    expires_at INTEGER,
+    expires_at_sub_ms TEXT
   );
   CREATE TABLE work_location (
     layer TEXT NOT NULL,
@@ -123,7 +126,12 @@ type SessionRow = {
   expires_at: number;
 };
 type PreferredRow = { availability: string; activity: string; set_at: number; expires_at: number };
-type StatusMessageRow = { content: string; published_at: number; expires_at: number | null };
+type StatusMessageRow = {
+  content: string;
+  published_at: number;
+  expires_at: number | null;
+  expires_at_sub_ms?: string | null;
+};
 type WorkLocationRow = {
   layer: string;
   source: string;
@@ -241,7 +249,14 @@ export class PresenceStore {
               expiresAt: p.expires_at,
             }
           : null,
-        statusMessage: m ? { content: m.content, publishedAt: m.published_at, expiresAt: m.expires_at } : null,
+        statusMessage: m
+          ? {
+              content: m.content,
+              publishedAt: m.published_at,
+              expiresAt: m.expires_at,
+              ...(m.expires_at_sub_ms ? { expiresAtSubMs: m.expires_at_sub_ms } : {}),
+            }
+          : null,
         workLocationSignals,
         mailboxSettings: settings ? (JSON.parse(settings.json) as MailboxSettings) : DEFAULT_MAILBOX_SETTINGS,
       },
@@ -255,7 +270,13 @@ export class PresenceStore {
 
   /** Writes the rows in which `after` differs from `before` (what the object last loaded or saved). */
   save(before: StoredPresence, after: StoredPresence): void {
-    this.ensureSchema();
+    // The tables are made by the first write, not by a change that writes nothing (D3).
+    const sql = {
+      exec: (query: string, ...bindings: SqlStorageValue[]) => {
+        this.ensureSchema();
+        this.sql.exec(query, ...bindings);
+      },
+    };
     const was = before.state;
     const now = after.state;
     const oldSessions = new Map(was.sessions.map((s) => [s.sessionId, s]));
@@ -263,7 +284,7 @@ export class PresenceStore {
       const old = oldSessions.get(s.sessionId);
       oldSessions.delete(s.sessionId);
       if (old && sameFields(old, s)) continue;
-      this.sql.exec(
+      sql.exec(
         `INSERT INTO sessions (session_id, availability, activity, refreshed_at, expires_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (session_id) DO UPDATE SET availability = excluded.availability, activity = excluded.activity,
            refreshed_at = excluded.refreshed_at, expires_at = excluded.expires_at`,
@@ -274,13 +295,13 @@ export class PresenceStore {
         s.expiresAt,
       );
     }
-    for (const gone of oldSessions.keys()) this.sql.exec("DELETE FROM sessions WHERE session_id = ?", gone);
+    for (const gone of oldSessions.keys()) sql.exec("DELETE FROM sessions WHERE session_id = ?", gone);
 
     if (was.preferred !== now.preferred) {
       const p = now.preferred;
-      if (!p) this.sql.exec("DELETE FROM preferred_presence");
+      if (!p) sql.exec("DELETE FROM preferred_presence");
       else {
-        this.sql.exec(
+        sql.exec(
           "INSERT OR REPLACE INTO preferred_presence (singleton, availability, activity, set_at, expires_at) VALUES (1, ?, ?, ?, ?)",
           p.availability,
           p.activity,
@@ -292,13 +313,15 @@ export class PresenceStore {
 
     if (was.statusMessage !== now.statusMessage) {
       const m = now.statusMessage;
-      if (!m) this.sql.exec("DELETE FROM status_message");
+      if (!m) sql.exec("DELETE FROM status_message");
       else {
-        this.sql.exec(
-          "INSERT OR REPLACE INTO status_message (singleton, content, published_at, expires_at) VALUES (1, ?, ?, ?)",
+        sql.exec(
+          `INSERT OR REPLACE INTO status_message (singleton, content, published_at, expires_at, expires_at_sub_ms)
+           VALUES (1, ?, ?, ?, ?)`,
           m.content,
           m.publishedAt,
           m.expiresAt,
+          m.expiresAtSubMs ?? null,
         );
       }
     }
@@ -308,7 +331,7 @@ export class PresenceStore {
       const old = oldSignals.get(signalKey(s));
       oldSignals.delete(signalKey(s));
       if (old && sameFields(old, s)) continue;
-      this.sql.exec(
+      sql.exec(
         `INSERT OR REPLACE INTO work_location (layer, source, work_location_type, place_id, local_date, set_at)
          VALUES (?, ?, ?, ?, ?, ?)`,
         s.layer,
@@ -320,11 +343,11 @@ export class PresenceStore {
       );
     }
     for (const gone of oldSignals.values()) {
-      this.sql.exec("DELETE FROM work_location WHERE layer = ? AND source = ?", gone.layer, gone.source);
+      sql.exec("DELETE FROM work_location WHERE layer = ? AND source = ?", gone.layer, gone.source);
     }
 
     if (was.mailboxSettings !== now.mailboxSettings) {
-      this.sql.exec(
+      sql.exec(
         "INSERT OR REPLACE INTO mailbox_settings (singleton, json) VALUES (1, ?)",
         JSON.stringify(now.mailboxSettings),
       );
@@ -333,7 +356,7 @@ export class PresenceStore {
     const v = after.version;
     if (v !== before.version && v.visible !== null && v.changedAt !== null) {
       // One statement for the three keys: a change writes them on every visible write.
-      this.sql.exec(
+      sql.exec(
         "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?), (?, ?), (?, ?)",
         SEQUENCE_KEY,
         String(v.counter),

@@ -1,11 +1,12 @@
-import { Hono } from "hono";
+import type { Context } from "hono";
 import { GetPresencesByUserIdBody } from "../domain/schemas";
 import { readJsonBody } from "../http/body";
 import { requireCaller } from "../http/caller";
 import type { AppEnv } from "../http/context";
-import { badRequest, methodNotAllowed } from "../http/errors";
+import { badRequest } from "../http/errors";
 import { isGuid } from "../http/ids";
 import { assertCanReadMany, audienceFor } from "../http/permissions";
+import { selectedProperties } from "../http/query-options";
 import { serviceRoot } from "../http/service-root";
 import { userPresenceStub } from "../objects/names";
 import { mapWithConcurrency } from "../shared/map-with-concurrency";
@@ -17,12 +18,12 @@ export const MAX_IDS_PER_BATCH = 650;
 // object's latency without a burst of hundreds of simultaneous subrequests.
 const BATCH_READ_CONCURRENCY = 64;
 
-export const communicationsRoutes = new Hono<AppEnv>({ strict: false });
-
-communicationsRoutes.post("/communications/getPresencesByUserId", async (c) => {
+/** `POST /communications/getPresencesByUserId` (spec 1.3); `$select` projects each presence (D21). */
+export async function getPresencesByUserId(c: Context<AppEnv>) {
   const caller = await requireCaller(c, "read");
   assertCanReadMany(caller);
   const { ids } = await readJsonBody(c.req.raw, GetPresencesByUserIdBody);
+  const select = selectedProperties(c);
   if (ids.length === 0 || ids.length > MAX_IDS_PER_BATCH) {
     throw badRequest(`ids must hold between 1 and ${MAX_IDS_PER_BATCH} user ids; it holds ${ids.length}.`);
   }
@@ -34,11 +35,7 @@ communicationsRoutes.post("/communications/getPresencesByUserId", async (c) => {
   const unique = [...new Set(ids.map((id) => id.toLowerCase()))];
   const value = await mapWithConcurrency(unique, BATCH_READ_CONCURRENCY, async (userId) => {
     const view = await userPresenceStub(c.env, caller.tenantId, userId).getPresence(audienceFor(caller, userId));
-    return presenceResource(undefined, userId, view);
+    return presenceResource(undefined, userId, view, select);
   });
   return c.json({ "@odata.context": `${serviceRoot(c)}/$metadata#Collection(microsoft.graph.presence)`, value });
-});
-
-communicationsRoutes.all("/communications/getPresencesByUserId", () => {
-  throw methodNotAllowed("POST");
-});
+}

@@ -1,4 +1,4 @@
-import { type Context, Hono } from "hono";
+import type { Context } from "hono";
 import { toSetPreferredCommand, toSetSessionCommand, toSetStatusMessageCommand } from "../domain/commands";
 import type { PresenceView } from "../domain/model";
 import {
@@ -14,17 +14,34 @@ import type { Caller } from "../http/auth";
 import { readJsonBody } from "../http/body";
 import { requireCaller } from "../http/caller";
 import type { AppEnv } from "../http/context";
-import { badRequest, forbidden, methodNotAllowed, notFound } from "../http/errors";
+import { badRequest, forbidden, notFound } from "../http/errors";
 import { assertCanRead, assertCanWrite, audienceFor, targetUserId } from "../http/permissions";
+import { project, selectedProperties, selectSuffix } from "../http/query-options";
 import { serviceRoot } from "../http/service-root";
 import { userPresenceStub } from "../objects/names";
 
 type Ctx = Context<AppEnv>;
 type Stub = ReturnType<typeof userPresenceStub>;
 
-/** The presence resource as Graph returns it: `@odata.context`, `id`, then the properties. */
-export function presenceResource(context: string | undefined, userId: string, view: PresenceView) {
-  return { ...(context ? { "@odata.context": context } : {}), id: userId, ...view };
+/** The properties of `microsoft.graph.presence`, for `$select` (D21). */
+export const PRESENCE_PROPERTIES = [
+  "id",
+  "availability",
+  "activity",
+  "statusMessage",
+  "outOfOfficeSettings",
+  "workLocation",
+  "sequenceNumber",
+] as const satisfies readonly ("id" | keyof PresenceView)[];
+
+/** The presence resource as Graph returns it: `@odata.context`, `id`, then the (selected) properties. */
+export function presenceResource(
+  context: string | undefined,
+  userId: string,
+  view: PresenceView,
+  select?: readonly string[],
+) {
+  return { ...(context ? { "@odata.context": context } : {}), ...project({ id: userId, ...view }, select) };
 }
 
 /** An action's success: D7, `200` with an empty body. */
@@ -49,7 +66,7 @@ function assertDelegatedForWorkLocation(caller: Caller): void {
 type ActionHandler = (c: Ctx, caller: Caller, stub: Stub) => Promise<Response>;
 
 /** The bound actions of `microsoft.graph.presence` (spec 1.4-1.8). */
-const ACTIONS: Record<string, ActionHandler> = {
+const ACTIONS = {
   async setPresence(c, caller, stub) {
     const body = await readJsonBody(c.req.raw, SetPresenceBody);
     assertOwnSession(caller, body.sessionId);
@@ -105,59 +122,41 @@ const ACTIONS: Record<string, ActionHandler> = {
     await stub.clearWorkLocation();
     return done(c);
   },
+} satisfies Record<string, ActionHandler>;
+
+/** Whose presence a route addresses: the caller's own (`/me`), or the `:id` in the path (spec 1). */
+export type UserIdOf = (c: Ctx) => string;
+export const callerSelf: UserIdOf = () => "me";
+export const userIdParam: UserIdOf = (c) => c.req.param("id") ?? "";
+
+/** `@odata.context` of a presence read, by the way it was addressed; a `$select` projects it (D21). */
+type PresenceContext = (root: string, userId: string, select: readonly string[] | undefined) => string;
+export const userPresenceContext: PresenceContext = (root, id, select) =>
+  `${root}/$metadata#users('${id}')/presence${selectSuffix(select)}/$entity`;
+export const communicationsPresenceContext: PresenceContext = (root, _id, select) =>
+  `${root}/$metadata#communications/presences${selectSuffix(select)}/$entity`;
+
+/** GET of one user's presence. */
+export const readPresence = (idOf: UserIdOf, context: PresenceContext) => async (c: Ctx) => {
+  const caller = await requireCaller(c, "read");
+  const userId = targetUserId(caller, idOf(c));
+  assertCanRead(caller, userId);
+  const view = await userPresenceStub(c.env, caller.tenantId, userId).getPresence(audienceFor(caller, userId));
+  const select = selectedProperties(c);
+  return c.json(presenceResource(context(serviceRoot(c), userId, select), userId, view, select));
 };
 
-/** OData lets a bound action be named with its namespace: `microsoft.graph.setPresence`. */
-function actionHandler(segment: string): ActionHandler | undefined {
-  const name = segment.startsWith("microsoft.graph.") ? segment.slice("microsoft.graph.".length) : segment;
-  return Object.hasOwn(ACTIONS, name) ? ACTIONS[name] : undefined;
-}
+export type PresenceActionName = keyof typeof ACTIONS;
 
-/** The three ways Graph addresses a user's presence (spec 1): path, user id parameter, context. */
-const PRESENCE_PATHS = [
-  {
-    path: "/me/presence",
-    idOf: () => "me",
-    context: (root: string, id: string) => `${root}/$metadata#users('${id}')/presence/$entity`,
-  },
-  {
-    path: "/users/:id/presence",
-    idOf: (c: Ctx) => c.req.param("id") ?? "",
-    context: (root: string, id: string) => `${root}/$metadata#users('${id}')/presence/$entity`,
-  },
-  {
-    path: "/communications/presences/:id",
-    idOf: (c: Ctx) => c.req.param("id") ?? "",
-    context: (root: string) => `${root}/$metadata#communications/presences/$entity`,
-  },
-] as const;
+/** POST of one of the presence resource's bound actions. */
+export const presenceAction = (name: PresenceActionName, idOf: UserIdOf) => async (c: Ctx) => {
+  const caller = await requireCaller(c);
+  const userId = targetUserId(caller, idOf(c));
+  assertCanWrite(caller, userId);
+  return ACTIONS[name](c, caller, userPresenceStub(c.env, caller.tenantId, userId));
+};
 
-export const presenceRoutes = new Hono<AppEnv>({ strict: false });
-
-for (const { path, idOf, context } of PRESENCE_PATHS) {
-  presenceRoutes.get(path, async (c) => {
-    const caller = await requireCaller(c, "read");
-    const userId = targetUserId(caller, idOf(c));
-    assertCanRead(caller, userId);
-    const view = await userPresenceStub(c.env, caller.tenantId, userId).getPresence(audienceFor(caller, userId));
-    return c.json(presenceResource(context(serviceRoot(c), userId), userId, view));
-  });
-  presenceRoutes.all(path, () => {
-    throw methodNotAllowed("GET");
-  });
-
-  presenceRoutes.post(`${path}/:action`, async (c) => {
-    const handler = actionHandler(c.req.param("action"));
-    if (!handler) throw notFound(`The presence resource has no action '${c.req.param("action")}'.`);
-    const caller = await requireCaller(c);
-    const userId = targetUserId(caller, idOf(c));
-    assertCanWrite(caller, userId);
-    return handler(c, caller, userPresenceStub(c.env, caller.tenantId, userId));
-  });
-  presenceRoutes.all(`${path}/:action`, (c) => {
-    if (!actionHandler(c.req.param("action"))) {
-      throw notFound(`The presence resource has no action '${c.req.param("action")}'.`);
-    }
-    throw methodNotAllowed("POST");
-  });
-}
+/** Any other segment after a presence resource; the name is quoted as the caller sent it. */
+export const unknownPresenceAction = (c: Ctx): never => {
+  throw notFound(`The presence resource has no action '${c.req.param("action")}'.`);
+};

@@ -1,4 +1,4 @@
-import { type Context, Hono } from "hono";
+import type { Context } from "hono";
 import { InvalidInput } from "../domain/errors";
 import { CreateSubscriptionBody, UpdateSubscriptionBody } from "../domain/schemas";
 import { type SubscriptionRecord, subscriptionView } from "../domain/subscription-model";
@@ -15,7 +15,7 @@ import type { Caller } from "../http/auth";
 import { readJsonBody } from "../http/body";
 import { requireCaller } from "../http/caller";
 import type { AppEnv } from "../http/context";
-import { badRequest, forbidden, GraphError, methodNotAllowed, notFound } from "../http/errors";
+import { badRequest, forbidden, GraphError, notFound } from "../http/errors";
 import { serviceRoot } from "../http/service-root";
 import { parseEncryptionCertificate } from "../notifications/certificate";
 import { VALIDATION_TIMEOUT_MS_DEFAULT, validateEndpoint } from "../notifications/handshake";
@@ -80,9 +80,8 @@ const resource = (c: Ctx, record: SubscriptionRecord) => ({
   ...subscriptionView(record),
 });
 
-export const subscriptionRoutes = new Hono<AppEnv>({ strict: false });
-
-subscriptionRoutes.post("/subscriptions", async (c) => {
+/** `POST /subscriptions` (spec 5.3). */
+export async function createSubscription(c: Ctx) {
   const caller = await requireCaller(c);
   assertCanSubscribe(caller);
   const body = await readJsonBody(c.req.raw, CreateSubscriptionBody);
@@ -137,9 +136,10 @@ subscriptionRoutes.post("/subscriptions", async (c) => {
     );
   }
   return c.json(resource(c, result.created), 201);
-});
+}
 
-subscriptionRoutes.get("/subscriptions", async (c) => {
+/** `GET /subscriptions`: the caller's own. */
+export async function listSubscriptions(c: Ctx) {
   const caller = await requireCaller(c);
   assertCanSubscribe(caller);
   const records = (await registryOf(c, caller).list()).filter((r) => visibleTo(caller, r));
@@ -147,15 +147,16 @@ subscriptionRoutes.get("/subscriptions", async (c) => {
     "@odata.context": `${serviceRoot(c)}/$metadata#subscriptions`,
     value: records.map(subscriptionView),
   });
-});
+}
 
-subscriptionRoutes.get("/subscriptions/:id", async (c) => {
+export async function getSubscription(c: Ctx) {
   const caller = await requireCaller(c);
   assertCanSubscribe(caller);
   return c.json(resource(c, await ownSubscription(c, caller)));
-});
+}
 
-subscriptionRoutes.patch("/subscriptions/:id", async (c) => {
+/** `PATCH /subscriptions/{id}`: renewal, a new notificationUrl or certificate (spec 5.6). */
+export async function updateSubscription(c: Ctx) {
   const caller = await requireCaller(c);
   assertCanSubscribe(caller);
   const current = await ownSubscription(c, caller);
@@ -182,27 +183,20 @@ subscriptionRoutes.patch("/subscriptions/:id", async (c) => {
   const updated = await registryOf(c, caller).update(next);
   if (!updated) throw notFound(`No subscription '${current.id}' exists for this application.`);
   return c.json(resource(c, updated));
-});
+}
 
-subscriptionRoutes.delete("/subscriptions/:id", async (c) => {
+export async function deleteSubscription(c: Ctx) {
   const caller = await requireCaller(c);
   assertCanSubscribe(caller);
   const record = await ownSubscription(c, caller);
   await registryOf(c, caller).remove(record.id);
   return c.body(null, 204);
-});
+}
 
-subscriptionRoutes.post("/subscriptions/:id/reauthorize", async (c) => {
+export async function reauthorizeSubscription(c: Ctx) {
   const caller = await requireCaller(c);
   assertCanSubscribe(caller);
   const record = await ownSubscription(c, caller);
   await registryOf(c, caller).reauthorize(record.id);
   return c.body(null, 204);
-});
-
-const refuse = (allowed: string) => () => {
-  throw methodNotAllowed(allowed);
-};
-subscriptionRoutes.all("/subscriptions", refuse("GET, POST"));
-subscriptionRoutes.all("/subscriptions/:id", refuse("GET, PATCH, DELETE"));
-subscriptionRoutes.all("/subscriptions/:id/reauthorize", refuse("POST"));
+}

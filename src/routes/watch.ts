@@ -1,4 +1,4 @@
-import { type Context, Hono } from "hono";
+import type { Context } from "hono";
 import { type Caller, serializeCaller } from "../domain/caller";
 import { padSequenceNumber } from "../domain/sequence-number";
 import { WATCH_PROTOCOL } from "../domain/watch-messages";
@@ -9,6 +9,7 @@ import { badRequest, GraphError } from "../http/errors";
 import { assertCanRead, audienceFor, targetUserId } from "../http/permissions";
 import { hubObjectName, presenceHubStub } from "../objects/names";
 import { HUB_FULL_HEADER, WATCH_HEADERS } from "../objects/watch-forwarding";
+import type { UserIdOf } from "./presence";
 
 type Ctx = Context<AppEnv>;
 
@@ -74,9 +75,9 @@ async function openOnHub(c: Ctx, caller: Caller, viaSubprotocol: boolean, single
 }
 
 /** One user: `/me/presence/watch`, `/users/{id}/presence/watch`, `/communications/presences/{id}/watch`. */
-export async function watchOneUser(c: Ctx, idOrMe: string) {
+export const watchUserPresence = (idOf: UserIdOf) => async (c: Ctx) => {
   const { caller, viaSubprotocol } = await watcher(c);
-  const userId = targetUserId(caller, idOrMe);
+  const userId = targetUserId(caller, idOf(c));
   assertCanRead(caller, userId);
   const since = c.req.query("since");
   if (since !== undefined && !SEQUENCE_NUMBER.test(since)) {
@@ -88,18 +89,10 @@ export async function watchOneUser(c: Ctx, idOrMe: string) {
   };
   if (since !== undefined) single[WATCH_HEADERS.since] = padSequenceNumber(since);
   return openOnHub(c, caller, viaSubprotocol, single);
-}
+};
 
 /** Many users on one socket: `/communications/presences/watch`, subscribed to with messages. */
-export async function watchManyUsers(c: Ctx) {
+export async function watchPresences(c: Ctx) {
   const { caller, viaSubprotocol } = await watcher(c);
   return openOnHub(c, caller, viaSubprotocol);
 }
-
-export const watchRoutes = new Hono<AppEnv>({ strict: false });
-
-// Before the presence routes (app.ts): ".../presences/watch" would otherwise read as a user id.
-watchRoutes.get("/communications/presences/watch", (c) => watchManyUsers(c));
-watchRoutes.get("/me/presence/watch", (c) => watchOneUser(c, "me"));
-watchRoutes.get("/users/:id/presence/watch", (c) => watchOneUser(c, c.req.param("id")));
-watchRoutes.get("/communications/presences/:id/watch", (c) => watchOneUser(c, c.req.param("id")));

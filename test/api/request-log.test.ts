@@ -73,7 +73,7 @@ describe("request log", () => {
     });
     expect(lines.map(({ tenant, app, method, route, status }) => ({ tenant, app, method, route, status }))).toEqual([
       { tenant: null, app: null, method: "GET", route: "/v1.0/me/presence", status: 401 },
-      { tenant: TENANT, app: APP, method: "POST", route: "/v1.0/users/:id/presence/:action", status: 403 },
+      { tenant: TENANT, app: APP, method: "POST", route: "/v1.0/users/:id/presence/setPresence", status: 403 },
       { tenant: null, app: null, method: "GET", route: "/v1.0/nowhere", status: 404 },
       { tenant: null, app: null, method: "OPTIONS", route: "/v1.0/me/presence", status: 204 },
     ]);

@@ -284,7 +284,7 @@ describe("mailboxSettings and out of office", () => {
     ],
     ["scheduled without a window", { automaticRepliesSetting: { status: "scheduled" } }, /needs both/],
     ["an unknown zone", { timeZone: "Middle Earth" }, /not a known time zone/],
-    ["an unknown property", { language: { locale: "en-US" } }, /Unknown parameter 'language'/],
+    ["an unknown property", { favouriteColour: "teal" }, /Unknown parameter 'favouriteColour'/],
     [
       "an unknown nested property",
       { automaticRepliesSetting: { enabled: true } },

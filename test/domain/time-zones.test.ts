@@ -93,7 +93,11 @@ describe("status message commands (D8)", () => {
       },
       now,
     );
-    expect(command).toEqual({ content: "Back Sunday noon", expiresAt: Date.UTC(2026, 2, 8, 19) });
+    expect(command).toEqual({
+      content: "Back Sunday noon",
+      expiresAt: Date.UTC(2026, 2, 8, 19),
+      expiresAtSubMs: "0000",
+    });
   });
 
   it.each([
