@@ -4,6 +4,7 @@ import type { Env } from "../env";
 import { parseEncryptionCertificate } from "./certificate";
 import { encryptResourceData } from "./encrypt-resource-data";
 import type { NotificationJob } from "./jobs";
+import { postToReceiver } from "./outbound";
 import { signValidationToken, VALIDATION_TOKEN_ISSUER_DEFAULT } from "./validation-tokens";
 
 /** Spec 5.5: a 2xx within 3 s is a delivery; retries are given 10 s. */
@@ -124,21 +125,19 @@ async function post(url: string, pending: Pending, env: Env, now: number): Promi
         )
       : null;
   }
-  let delivered = false;
-  let status = "unreachable";
-  try {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeout),
-    });
-    await response.body?.cancel();
-    delivered = response.status >= 200 && response.status < 300;
-    status = String(response.status);
-  } catch (error) {
-    status = error instanceof Error && error.name === "TimeoutError" ? `no answer within ${timeout} ms` : "unreachable";
-  }
+  // D25: a redirect is not followed; its 3xx is a failure, retried like any other.
+  const answer = await postToReceiver(url, {
+    contentType: "application/json",
+    body: JSON.stringify(body),
+    timeoutMs: timeout,
+  });
+  const delivered = answer.kind === "answered" && answer.status >= 200 && answer.status < 300;
+  const status =
+    answer.kind === "answered"
+      ? String(answer.status)
+      : answer.kind === "timeout"
+        ? `no answer within ${timeout} ms`
+        : "unreachable";
   for (const message of pending.messages) {
     if (delivered) {
       message.ack();
