@@ -28,6 +28,8 @@ export interface Env {
   /** Test-only: shorter fade steps for the reliability checks; never set in production. */
   TEST_FADE_IDLE_AFTER_SECONDS?: string;
   TEST_FADE_AWAY_AFTER_SECONDS?: string;
+  /** D26: active subscriptions per (tenant, app), default 1000. */
+  SUBSCRIPTIONS_PER_APP?: string;
   /** How long a first delivery may take before it counts as failed (default 3000 ms; retries get 10000 ms). */
   DELIVERY_TIMEOUT_MS?: string;
   /** One throttle per (tenant, app), named `{tenantId}:{appId}` (D20). */

@@ -8,6 +8,12 @@ export const MAX_USERS_PER_SUBSCRIPTION = 650;
 export const MAX_SUBSCRIPTION_LIFETIME_MS = 60 * 60_000;
 export const CLIENT_STATE_MAX_LENGTH = 128;
 export const CERTIFICATE_ID_MAX_LENGTH = 128;
+/** D26: active subscriptions per (tenant, app) unless SUBSCRIPTIONS_PER_APP says otherwise. */
+export const MAX_SUBSCRIPTIONS_PER_APP_DEFAULT = 1000;
+
+/** Graph answers a quota with 403 and a message naming the limit that was reached. */
+export const subscriptionQuotaMessage = (limit: number) =>
+  `Maximum number of subscriptions has been reached: an application may have at most ${limit} active subscriptions in a tenant.`;
 /** When the reauthorizationRequired lifecycle notification goes out: this long before expiry. */
 export const LIFECYCLE_NOTICE_MS = 5 * 60_000;
 
