@@ -1,6 +1,6 @@
 import type { Audience } from "../domain/model";
 import type { Caller } from "./auth";
-import { forbidden } from "./errors";
+import { badRequest, forbidden } from "./errors";
 import { parseUserId } from "./ids";
 
 // Spec 1.1: which scopes (delegated) and roles (application) allow what.
@@ -15,9 +15,8 @@ const hasAny = (granted: ReadonlySet<string>, wanted: string[]) => wanted.some((
 /** The user a path names: `me` (delegated tokens only) or a GUID. */
 export function targetUserId(caller: Caller, idOrMe: "me" | string): string {
   if (idOrMe !== "me") return parseUserId(idOrMe);
-  if (caller.kind !== "delegated") {
-    throw forbidden("/me is only valid with a delegated token; an application token must name the user: /users/{id}.");
-  }
+  // D24: Graph's own answer, word for word.
+  if (caller.kind !== "delegated") throw badRequest("/me request is only valid with delegated authentication flow.");
   return caller.userId;
 }
 

@@ -152,8 +152,8 @@ describe("refused upgrades are HTTP errors with the Graph envelope", () => {
     [
       "an application on /me",
       async (_u: string) => ({ token: await appToken(["Presence.Read.All"]) }),
-      403,
-      "Forbidden",
+      400,
+      "BadRequest",
     ],
     [
       "a bearer subprotocol without presence.v1",
