@@ -345,6 +345,7 @@ const tokenRecipe = fc.oneof(
         appid: fc.oneof(fc.constant(APP), value),
         azp: value,
         scp: fc.oneof(fc.constant(SCOPES.join(" ")), value),
+        idtyp: fc.oneof(fc.constantFrom("app", "user"), value),
         roles: fc.oneof(fc.constant(ROLES), value),
         exp: fc.oneof(fc.integer(), value),
         nbf: fc.oneof(fc.integer(), value),
