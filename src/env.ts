@@ -26,6 +26,8 @@ interface OptionalSettings {
   /** Test-only: shorter fade steps for the reliability checks; never set in production. */
   TEST_FADE_IDLE_AFTER_SECONDS?: string;
   TEST_FADE_AWAY_AFTER_SECONDS?: string;
+  /** D26: active subscriptions per (tenant, app), default 1000. */
+  SUBSCRIPTIONS_PER_APP?: string;
   /** The OpenID provider's key set, e.g. `https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys`. */
   AUTH_JWKS_URL?: string;
   /** Accepted `iss` values, comma-separated; `{tenantid}` stands for the token's own `tid`. */

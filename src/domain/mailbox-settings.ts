@@ -45,6 +45,17 @@ function mergeOther(current: Record<string, unknown> | undefined, patch: Mailbox
   return merged;
 }
 
+/** D28: every presence read carries the message, so it is bounded (Graph documents no limit). */
+export const REPLY_MESSAGE_MAX_LENGTH = 8000;
+
+function replyMessage(name: string, value: string | null | undefined, current: string): string {
+  if (value === undefined) return current;
+  if (value !== null && value.length > REPLY_MESSAGE_MAX_LENGTH) {
+    throw new InvalidInput(`automaticRepliesSetting.${name} may be at most ${REPLY_MESSAGE_MAX_LENGTH} characters.`);
+  }
+  return value ?? "";
+}
+
 function parseEnum<T extends string>(name: string, value: string, allowed: readonly T[]): T {
   const found = allowed.find((a) => a.toLowerCase() === value.toLowerCase());
   if (!found) throw new InvalidInput(`${name} '${value}' is not supported: use one of ${allowed.join(", ")}.`);
@@ -94,10 +105,8 @@ export function mergeMailboxSettings(current: MailboxSettings, patch: MailboxSet
       p.scheduledEndDateTime,
       was.scheduledEndDateTime,
     ),
-    internalReplyMessage:
-      p.internalReplyMessage === undefined ? was.internalReplyMessage : (p.internalReplyMessage ?? ""),
-    externalReplyMessage:
-      p.externalReplyMessage === undefined ? was.externalReplyMessage : (p.externalReplyMessage ?? ""),
+    internalReplyMessage: replyMessage("internalReplyMessage", p.internalReplyMessage, was.internalReplyMessage),
+    externalReplyMessage: replyMessage("externalReplyMessage", p.externalReplyMessage, was.externalReplyMessage),
   };
   if (replies.status === "scheduled") {
     const { scheduledStartDateTime: start, scheduledEndDateTime: end } = replies;

@@ -1,4 +1,6 @@
 import * as v from "valibot";
+import { parseUntrustedJson } from "../shared/untrusted-json";
+import { InvalidInput } from "./errors";
 
 /** The subprotocol a watcher negotiates; browsers send their token beside it as `bearer.<JWT>`. */
 export const WATCH_PROTOCOL = "presence.v1";
@@ -40,9 +42,11 @@ export function parseClientMessage(raw: string | ArrayBuffer): ClientMessage | {
   if (typeof raw !== "string") return { error: "Messages must be JSON text, not binary." };
   let json: unknown;
   try {
-    json = JSON.parse(raw);
-  } catch {
-    return { error: "The message is not valid JSON." };
+    // D28: frames are untrusted text, as bodies are: no deep nesting, prototype keys or lone surrogates.
+    json = parseUntrustedJson(raw, "The message");
+  } catch (error) {
+    if (error instanceof InvalidInput) return { error: error.message };
+    throw error;
   }
   const result = v.safeParse(ClientMessage, json);
   if (result.success) return result.output;

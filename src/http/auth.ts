@@ -50,8 +50,11 @@ export function callerFromClaims(payload: JWTPayload): Caller {
   if (!appId) throw unauthorized("The access token has no 'appid' or 'azp' (application) claim.");
   // Verified tokens always carry `exp` (a required claim); a socket lives no longer (D27).
   const expiresAt = typeof payload.exp === "number" ? payload.exp * 1000 : 0;
-  const scp = stringClaim(payload, "scp");
-  if (scp !== undefined) {
+  // D24: `idtyp` says which kind of token this is when present; a user's token
+  // without `scp` is then one with no scopes, never an application's.
+  const isApplication = payload.idtyp !== undefined ? payload.idtyp === "app" : payload.scp === undefined;
+  if (!isApplication) {
+    const scp = stringClaim(payload, "scp") ?? "";
     const userId = stringClaim(payload, "oid");
     if (!userId || !isGuid(userId)) throw unauthorized("The delegated access token has no valid 'oid' (user) claim.");
     return {
@@ -161,28 +164,102 @@ async function verifiedClaims(token: string, config: AuthConfig): Promise<JWTPay
  * An entry is kept at most a minute, never past the token's `exp` (with the
  * same skew), and only for a token that passed every check; a key taken out of
  * the provider's set stops working within the minute after the set is re-read.
+ *
+ * The bound is in bytes, not entries: 2,000 distinct 21 KiB tokens took 60 MB
+ * of a 128 MB isolate when only their number was bounded.
  */
+export class VerifiedTokenCache {
+  private readonly entries = new Map<string, { caller: Caller; until: number; bytes: number }>();
+  private total = 0;
+  /** When the next sweep for entries past their time is due (the earliest `until` seen since the last). */
+  private sweepAt = Number.POSITIVE_INFINITY;
+
+  constructor(
+    private readonly limits: {
+      /** Key text (the token, mostly) plus overhead, for all entries together. */
+      maxBytes: number;
+      /** A longer key is verified every time and never remembered. */
+      maxKeyLength: number;
+      /** Bytes counted per entry beyond its key: the caller object and the map's own. */
+      entryOverhead: number;
+    },
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get bytes(): number {
+    return this.total;
+  }
+
+  get(key: string, now: number): Caller | undefined {
+    this.sweepIfDue(now);
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (now < entry.until) return entry.caller;
+    this.delete(key);
+    return undefined;
+  }
+
+  set(key: string, caller: Caller, until: number, now: number): void {
+    this.sweepIfDue(now);
+    if (key.length > this.limits.maxKeyLength || until <= now) return;
+    this.delete(key);
+    const bytes = key.length + this.limits.entryOverhead;
+    // The oldest entries make room; a flood of distinct valid tokens only costs their verification.
+    for (const oldest of this.entries.keys()) {
+      if (this.total + bytes <= this.limits.maxBytes) break;
+      this.delete(oldest);
+    }
+    this.entries.set(key, { caller, until, bytes });
+    this.total += bytes;
+    this.sweepAt = Math.min(this.sweepAt, until);
+  }
+
+  private delete(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    this.total -= entry.bytes;
+  }
+
+  /** Drops every entry past its time once the earliest has passed: they are never served, so they only hold memory. */
+  private sweepIfDue(now: number): void {
+    if (now < this.sweepAt) return;
+    this.sweepAt = Number.POSITIVE_INFINITY;
+    for (const [key, entry] of this.entries) {
+      if (now >= entry.until) this.delete(key);
+      else this.sweepAt = Math.min(this.sweepAt, entry.until);
+    }
+  }
+}
+
 const VERIFIED_FOR_MS = 60_000;
-const MAX_VERIFIED = 10_000;
-const verified = new Map<string, { caller: Caller; until: number }>();
+export const verifiedTokens = new VerifiedTokenCache({
+  maxBytes: 4 * 1024 * 1024,
+  // Entra ID tokens are 1-3 KiB; one with a huge group or role list is checked each time.
+  maxKeyLength: 16 * 1024,
+  entryOverhead: 256,
+});
+
+/** The configuration is part of the key: a token is only as good as the keys and claims it was checked against. */
+export const verifiedTokenKey = (env: Env, token: string) =>
+  JSON.stringify([env.AUTH_HS256_SECRET, env.AUTH_JWKS_URL, env.AUTH_ISSUERS, env.AUTH_AUDIENCE, token]);
 
 /** Verifies `Authorization: Bearer <JWT>` and returns the caller, or throws a 401. */
 export async function authenticate(authorization: string | undefined, env: Env): Promise<Caller> {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
   const token = match?.[1];
   if (!token) throw unauthorized("Access token is empty or missing: send 'Authorization: Bearer <token>'.");
-  // The configuration is part of the key: a token is only as good as the keys and claims it was checked against.
-  const key = JSON.stringify([env.AUTH_HS256_SECRET, env.AUTH_JWKS_URL, env.AUTH_ISSUERS, env.AUTH_AUDIENCE, token]);
+  const key = verifiedTokenKey(env, token);
   const now = Date.now();
-  const known = verified.get(key);
-  if (known && now < known.until) return known.caller;
-  verified.delete(key);
+  const known = verifiedTokens.get(key, now);
+  if (known) return known;
   const claims = await verifiedClaims(token, authConfig(env));
   // Every request with this token shares the object: frozen, and its sets are read-only by type.
   const caller = Object.freeze(callerFromClaims(claims));
-  // The oldest entry makes room; a flood of distinct valid tokens only costs their verification.
-  if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value as string);
   const expiresAt = ((claims.exp as number) + CLOCK_SKEW_SECONDS) * 1000;
-  verified.set(key, { caller, until: Math.min(now + VERIFIED_FOR_MS, expiresAt) });
+  verifiedTokens.set(key, caller, Math.min(now + VERIFIED_FOR_MS, expiresAt), now);
   return caller;
 }

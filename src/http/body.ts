@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { parseUntrustedJson } from "../shared/untrusted-json";
 import { badRequest, GraphError } from "./errors";
 
 /** D11: bodies over 64 KiB are refused with 413. */
@@ -51,11 +52,14 @@ async function readStreamed(body: ReadableStream<Uint8Array>): Promise<Uint8Arra
   return bytes;
 }
 
-/** D11: `@odata.type` and other annotations are ignored at every level. */
+/**
+ * D11: `@odata.type` and other annotations are ignored at every level. Its
+ * input comes from parseUntrustedJson, so the recursion is at most 64 deep.
+ */
 function withoutAnnotations(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutAnnotations);
   if (value === null || typeof value !== "object") return value;
-  const result: Record<string, unknown> = {};
+  const result: Record<string, unknown> = Object.create(null);
   for (const [key, inner] of Object.entries(value)) {
     if (!key.includes("@")) result[key] = withoutAnnotations(inner);
   }
@@ -72,7 +76,11 @@ export function describeIssue(issue: v.BaseIssue<unknown>): string {
   if (issue.expected === "never") return `Unknown parameter '${path}'.`;
   if (issue.received === "undefined") return `Missing required parameter '${path}'.`;
   const where = path === "" ? "The request body" : `Parameter '${path}'`;
-  return `${where} has the wrong type: expected ${issue.expected}, received ${issue.received}.`;
+  // Parsed objects have no prototype, which valibot reports as "null".
+  const input: unknown = issue.input;
+  const received =
+    input !== null && typeof input === "object" ? (Array.isArray(input) ? "Array" : "Object") : issue.received;
+  return `${where} has the wrong type: expected ${issue.expected}, received ${received}.`;
 }
 
 /**
@@ -94,14 +102,8 @@ export async function readJsonBody<S extends v.GenericSchema>(request: Request, 
         : `Content-Type '${contentType}' is not supported: send 'application/json'.`,
     );
   }
-  let json: unknown = {};
-  if (text.trim() !== "") {
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw badRequest("The request body is not valid JSON.");
-    }
-  }
+  // D28: too deep, prototype keys and lone surrogates are refused here, for every JSON endpoint.
+  const json = text.trim() === "" ? {} : parseUntrustedJson(text, "The request body");
   if (json === null || typeof json !== "object" || Array.isArray(json)) {
     throw badRequest("The request body must be a JSON object.");
   }

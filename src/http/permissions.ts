@@ -8,7 +8,7 @@ import {
   MAILBOX_READ,
   MAILBOX_WRITE,
 } from "../domain/permissions";
-import { forbidden } from "./errors";
+import { badRequest, forbidden } from "./errors";
 import { parseUserId } from "./ids";
 
 // The permission predicates (domain/permissions.ts) as HTTP answers: a 403 that says what is missing.
@@ -18,9 +18,8 @@ export { audienceFor } from "../domain/permissions";
 /** The user a path names: `me` (delegated tokens only) or a GUID. */
 export function targetUserId(caller: Caller, idOrMe: "me" | string): string {
   if (idOrMe !== "me") return parseUserId(idOrMe);
-  if (caller.kind !== "delegated") {
-    throw forbidden("/me is only valid with a delegated token; an application token must name the user: /users/{id}.");
-  }
+  // D24: Graph's own answer, word for word.
+  if (caller.kind !== "delegated") throw badRequest("/me request is only valid with delegated authentication flow.");
   return caller.userId;
 }
 

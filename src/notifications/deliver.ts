@@ -5,6 +5,7 @@ import { logError } from "../shared/log";
 import { parseEncryptionCertificate } from "./certificate";
 import { encryptResourceData } from "./encrypt-resource-data";
 import { type ChangeJob, enqueueJobs, type NotificationJob, type SubscriberItem } from "./jobs";
+import { postToReceiver } from "./outbound";
 import { signValidationToken, VALIDATION_TOKEN_ISSUER_DEFAULT } from "./validation-tokens";
 
 /** Spec 5.5: a 2xx within 3 s is a delivery; retries are given 10 s. */
@@ -211,16 +212,14 @@ async function post(url: string, pending: Pending, env: Env): Promise<string | n
         )
       : null;
   }
-  try {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeout),
-    });
-    await response.body?.cancel();
-    return response.status >= 200 && response.status < 300 ? null : String(response.status);
-  } catch (error) {
-    return error instanceof Error && error.name === "TimeoutError" ? `no answer within ${timeout} ms` : "unreachable";
+  // D25: a redirect is not followed; its 3xx is a failure, retried like any other.
+  const answer = await postToReceiver(url, {
+    contentType: "application/json",
+    body: JSON.stringify(body),
+    timeoutMs: timeout,
+  });
+  if (answer.kind === "answered") {
+    return answer.status >= 200 && answer.status < 300 ? null : String(answer.status);
   }
+  return answer.kind === "timeout" ? `no answer within ${timeout} ms` : "unreachable";
 }

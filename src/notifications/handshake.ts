@@ -1,37 +1,43 @@
+import { postToReceiver } from "./outbound";
+
 /** Graph gives an endpoint 10 s to echo the validation token (spec 5.3). */
 export const VALIDATION_TIMEOUT_MS_DEFAULT = 10_000;
 
 /**
+ * D25: how much of the endpoint's answer is read. The token is about 110
+ * characters, so a longer answer cannot be the echo (only whitespace around it
+ * is forgiven): reading stops at the cap and the handshake fails, rather than
+ * comparing a prefix that could never match.
+ */
+export const VALIDATION_ANSWER_MAX_BYTES = 4096;
+
+/**
+ * One message for every failure (D25): telling "could not be reached" from
+ * "answered 404" would let a caller map which addresses and ports answer.
+ */
+export const validationFailedMessage = (timeoutMs: number) =>
+  `Subscription validation request failed. The notification endpoint must answer the validation request with 200 and the validationToken as text/plain within ${timeoutMs / 1000} seconds.`;
+
+/**
  * The validation handshake of spec 5.3: POST `{url}?validationToken=...` with
  * an empty text/plain body; the endpoint must answer 200 with the decoded
- * token as plain text, in time. Returns null when it did, or what went wrong.
+ * token as plain text, in time. Returns null when it did, or the message to answer with.
  */
 export async function validateEndpoint(url: string, timeoutMs: number): Promise<string | null> {
   // Spaces and punctuation make receivers prove they URL-decode the token, as Graph's do.
   const token = `Validation: Testing client application reachability for subscription Request-Id: ${crypto.randomUUID()}`;
   const target = new URL(url);
   target.searchParams.set("validationToken", token);
-  let response: Response;
-  try {
-    response = await fetch(target, {
-      method: "POST",
-      headers: { "content-type": "text/plain; charset=utf-8" },
-      body: "",
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-  } catch (error) {
-    const reason =
-      error instanceof Error && error.name === "TimeoutError"
-        ? `did not answer within ${timeoutMs / 1000} s`
-        : "could not be reached";
-    return `Subscription validation request failed: ${url} ${reason}.`;
-  }
-  const body = await response.text();
-  if (response.status !== 200) {
-    return `Subscription validation request failed: ${url} answered ${response.status}, not 200.`;
-  }
-  if (body.trim() !== token) {
-    return `Subscription validation request failed: ${url} did not echo the validationToken as plain text.`;
-  }
-  return null;
+  const answer = await postToReceiver(target, {
+    contentType: "text/plain; charset=utf-8",
+    body: "",
+    timeoutMs,
+    maxAnswerBytes: VALIDATION_ANSWER_MAX_BYTES,
+  });
+  const echoed =
+    answer.kind === "answered" &&
+    answer.status === 200 &&
+    answer.body !== null &&
+    new TextDecoder().decode(answer.body).trim() === token;
+  return echoed ? null : validationFailedMessage(timeoutMs);
 }

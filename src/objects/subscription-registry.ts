@@ -35,8 +35,16 @@ export class SubscriptionRegistry extends DurableObject<Env> {
     )`);
   }
 
-  /** Stores a new subscription, or names the one it duplicates (D17: same URL and resource). */
-  async create(record: SubscriptionRecord): Promise<{ created: SubscriptionRecord } | { duplicateOf: string }> {
+  /**
+   * Stores a new subscription; or names the one it duplicates (D17: same URL
+   * and resource), or the quota it would exceed (D26: at most `maxActive`).
+   */
+  async create(
+    record: SubscriptionRecord,
+    maxActive: number,
+  ): Promise<{ created: SubscriptionRecord } | { duplicateOf: string } | { overQuota: number }> {
+    // Counted and inserted with no await between: concurrent creates cannot both take the last place.
+    if (this.activeCount() >= maxActive) return { overQuota: maxActive };
     // Expired rows are invisible at once, even before the alarm removes them.
     const [duplicate] = this.sql
       .exec<{ id: string }>(
@@ -57,6 +65,14 @@ export class SubscriptionRegistry extends DurableObject<Env> {
     );
     await this.armAlarm();
     return { created: record };
+  }
+
+  /** Subscriptions not yet expired (D26 counts these). */
+  activeCount(): number {
+    const [row] = this.sql
+      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM subscriptions WHERE expires_at > ?", Date.now())
+      .toArray();
+    return row?.n ?? 0;
   }
 
   async list(): Promise<SubscriptionRecord[]> {

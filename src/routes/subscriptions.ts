@@ -8,12 +8,15 @@ import {
   canonicalResource,
   checkNotificationUrl,
   httpHostsFrom,
+  MAX_SUBSCRIPTIONS_PER_APP_DEFAULT,
   parseExpiration,
   parseSubscriptionResource,
+  subscriptionQuotaMessage,
 } from "../domain/subscriptions";
 import type { Caller } from "../http/auth";
 import { readJsonBody } from "../http/body";
 import { requireCaller } from "../http/caller";
+import { positiveInteger } from "../http/config";
 import type { AppEnv } from "../http/context";
 import { badRequest, forbidden, GraphError, notFound } from "../http/errors";
 import { serviceRoot } from "../http/service-root";
@@ -105,6 +108,10 @@ export async function createSubscription(c: Ctx) {
     ? await encryptionFields(body.encryptionCertificate, body.encryptionCertificateId)
     : { encryptionCertificate: null, encryptionCertificateId: null };
 
+  // D26: an application over its quota causes no handshake; the registry checks again as it stores.
+  const maxActive = positiveInteger(c.env.SUBSCRIPTIONS_PER_APP, MAX_SUBSCRIPTIONS_PER_APP_DEFAULT);
+  if ((await registryOf(c, caller).activeCount()) >= maxActive) throw forbidden(subscriptionQuotaMessage(maxActive));
+
   // Spec 5.3: both endpoints must echo the token before anything is stored.
   await handshake(c, notificationUrl);
   if (lifecycleNotificationUrl) await handshake(c, lifecycleNotificationUrl);
@@ -127,7 +134,8 @@ export async function createSubscription(c: Ctx) {
     ...encryption,
     latestSupportedTlsVersion: tls,
   };
-  const result = await registryOf(c, caller).create(record);
+  const result = await registryOf(c, caller).create(record, maxActive);
+  if ("overQuota" in result) throw forbidden(subscriptionQuotaMessage(result.overQuota));
   if ("duplicateOf" in result) {
     throw new GraphError(
       409,

@@ -7,14 +7,19 @@ import { toSetPreferredCommand, toSetSessionCommand, toSetStatusMessageCommand }
 import { call, freezeClockAt, token } from "../helpers";
 
 // Requests an attacker might send, generated: methods, paths, ids, headers,
-// bodies and tokens, against every endpoint. Each answer must be a success or
-// a well-formed Graph error, never a 5xx, and a rejected request must leave
-// every user's stored state exactly as it was.
+// bodies (nested too deep, with prototype keys, with lone surrogates) and
+// tokens, against every endpoint, with a receiver that redirects handshakes.
+// Each answer must be a success or a well-formed Graph error, never a 5xx; a
+// rejected request must leave every user's stored state exactly as it was; a
+// poisoned body is never accepted, and the redirect target is never called.
 
 const TENANT = crypto.randomUUID();
 const APP = crypto.randomUUID();
 const USERS = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()] as const;
 const [VICTIM] = USERS;
+/** Where the test's hostile receiver redirects: it must never be called. */
+const INTERNAL = "127.0.0.1:9";
+const internalCalls: string[] = [];
 
 const SCOPES = [
   "Presence.Read",
@@ -146,7 +151,18 @@ const BODIES: Record<string, fc.Arbitrary<unknown>> = {
   }),
   subscriptions: shaped({
     changeType: mostly("updated", "created"),
-    notificationUrl: mostly("http://receiver.test/hook", "https://hooks.example/x", "http://10.0.0.1/", "ftp://x"),
+    // receiver.test answers every handshake with a redirect to an internal address (D25).
+    notificationUrl: mostly(
+      "http://receiver.test/hook",
+      "https://hooks.example/x",
+      "http://10.0.0.1/",
+      "ftp://x",
+      `https://${INTERNAL}/hook`,
+      "https://[::1]/hook",
+      "https://2130706433/hook",
+      "https://localhost/hook",
+    ),
+    lifecycleNotificationUrl: mostly(null, "http://receiver.test/lifecycle", "https://169.254.169.254/"),
     resource: mostly(
       `/communications/presences/${VICTIM}`,
       `/communications/presences?$filter=id in ('${VICTIM}')`,
@@ -171,17 +187,67 @@ const BODIES: Record<string, fc.Arbitrary<unknown>> = {
   }),
 };
 
-/** The body for an operation: mostly its own shape, sometimes another's, sometimes not JSON at all. */
-const bodyFor = (operation: string): fc.Arbitrary<BodyInit | undefined> =>
-  fc.oneof(
-    { weight: 6, arbitrary: (BODIES[operation] ?? emptyBody).map((b) => JSON.stringify(b)) },
-    fc.constant(undefined),
-    fc.constantFrom(...Object.values(BODIES)).chain((other) => other.map((b) => JSON.stringify(b))),
-    fc.jsonValue().map((v) => JSON.stringify(v)),
-    fc.string({ maxLength: 100 }),
-    fc.uint8Array({ maxLength: 100 }),
-    fc.constant(`{"statusMessage":{"message":{"content":"${"x".repeat(70_000)}"}}}`),
+// D28: bodies that must always be refused, whatever else is right with them.
+const PROTOTYPE_KEYS = ["__proto__", "constructor", "prototype"];
+
+/** `key: inner` added to the body, or to its first object-valued property (a computed key is an own property). */
+function inject(body: unknown, key: string, inner: unknown, nested: boolean): unknown {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return { [key]: inner };
+  const entries = Object.entries(body);
+  const host = nested ? entries.find(([, v]) => v !== null && typeof v === "object" && !Array.isArray(v)) : undefined;
+  return host ? { ...body, [host[0]]: inject(host[1], key, inner, false) } : { ...body, [key]: inner };
+}
+
+/** The JSON text with a lone high surrogate escaped into its `n`-th string (a value or a key). */
+function withLoneSurrogate(text: string, n: number, surrogate: string): string {
+  const literals = [...text.matchAll(/"(?:[^"\\]|\\.)*"/g)];
+  const chosen = literals[n % Math.max(1, literals.length)];
+  if (chosen?.index === undefined) return `{"content":"${surrogate}"}`;
+  // Just before the closing quote: a high surrogate there can never be half of a pair.
+  const end = chosen.index + chosen[0].length - 1;
+  return `${text.slice(0, end)}${surrogate}${text.slice(end)}`;
+}
+
+const deepText = fc
+  .tuple(
+    fc.integer({ min: 65, max: 3_000 }),
+    fc.boolean(),
+    fc.constantFrom("statusMessage", "sessionId", "ids", "automaticRepliesSetting", "notificationUrl", "x"),
+  )
+  .map(([depth, arrays, key]) => {
+    const inner = arrays ? `${"[".repeat(depth)}${"]".repeat(depth)}` : `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
+    return `{"${key}":${inner}}`;
+  });
+
+/** A body, and whether it must be refused wherever it is sent (D28). */
+interface Sent {
+  text: BodyInit | undefined;
+  poisoned: boolean;
+}
+const clean = (text: BodyInit | undefined): Sent => ({ text, poisoned: false });
+const poisoned = (text: string): Sent => ({ text, poisoned: true });
+
+/** The body for an operation: mostly its own shape, sometimes another's, sometimes not JSON at all, sometimes poisoned. */
+const bodyFor = (operation: string): fc.Arbitrary<Sent> => {
+  const own = BODIES[operation] ?? emptyBody;
+  return fc.oneof(
+    { weight: 6, arbitrary: own.map((b) => clean(JSON.stringify(b))) },
+    fc.constant(clean(undefined)),
+    fc.constantFrom(...Object.values(BODIES)).chain((other) => other.map((b) => clean(JSON.stringify(b)))),
+    fc.jsonValue().map((v) => clean(JSON.stringify(v))),
+    fc.string({ maxLength: 100 }).map(clean),
+    fc.uint8Array({ maxLength: 100 }).map(clean),
+    fc.constant(clean(`{"statusMessage":{"message":{"content":"${"x".repeat(70_000)}"}}}`)),
+    // A prototype key whose value is a whole valid body: what it smuggled must never be read.
+    fc
+      .tuple(own, fc.constantFrom(...PROTOTYPE_KEYS), own, fc.boolean())
+      .map(([b, key, smuggled, nested]) => poisoned(JSON.stringify(inject(b, key, smuggled, nested)))),
+    fc
+      .tuple(own, fc.nat(), fc.constantFrom("\\ud800", "\\udbff", "x\\ud83d"))
+      .map(([b, n, surrogate]) => poisoned(withLoneSurrogate(JSON.stringify(b), n, surrogate))),
+    deepText.map(poisoned),
   );
+};
 
 // Most requests aim at the victim with a token that may write it: that is where a refusal can do harm.
 const idInPath = fc.oneof(
@@ -211,7 +277,7 @@ const operation = fc.oneof(
         bodyFor(a.replace("microsoft.graph.", "")).map((b) => ({ method: "POST", resource: `${p}/${a}`, body: b })),
       ),
   },
-  { weight: 3, arbitrary: presencePath.map((p) => ({ method: "GET", resource: p, body: undefined })) },
+  { weight: 3, arbitrary: presencePath.map((p) => ({ method: "GET", resource: p, body: clean(undefined) })) },
   {
     weight: 2,
     arbitrary: bodyFor("getPresencesByUserId").map((b) => ({
@@ -231,11 +297,11 @@ const operation = fc.oneof(
         fc.constantFrom("GET", "PATCH"),
       )
       .chain(([p, m]) =>
-        bodyFor("mailboxSettings").map((b) => ({ method: m, resource: p, body: m === "GET" ? undefined : b })),
+        bodyFor("mailboxSettings").map((b) => ({ method: m, resource: p, body: m === "GET" ? clean(undefined) : b })),
       ),
   },
   // A plain GET of a watch endpoint (no upgrade) must be refused cleanly too.
-  presencePath.map((p) => ({ method: "GET", resource: `${p}/watch`, body: undefined })),
+  presencePath.map((p) => ({ method: "GET", resource: `${p}/watch`, body: clean(undefined) })),
   {
     weight: 2,
     arbitrary: fc
@@ -249,7 +315,7 @@ const operation = fc.oneof(
       )
       .chain(([p, m]) => bodyFor("subscriptions").map((b) => ({ method: m, resource: p, body: b }))),
   },
-  printable(30).map((p) => ({ method: "GET", resource: encodeURIComponent(p), body: undefined })),
+  printable(30).map((p) => ({ method: "GET", resource: encodeURIComponent(p), body: clean(undefined) })),
 );
 const anyMethod = fc.constantFrom("GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS", "HEAD");
 
@@ -279,6 +345,7 @@ const tokenRecipe = fc.oneof(
         appid: fc.oneof(fc.constant(APP), value),
         azp: value,
         scp: fc.oneof(fc.constant(SCOPES.join(" ")), value),
+        idtyp: fc.oneof(fc.constantFrom("app", "user"), value),
         roles: fc.oneof(fc.constant(ROLES), value),
         exp: fc.oneof(fc.integer(), value),
         nbf: fc.oneof(fc.integer(), value),
@@ -341,7 +408,8 @@ const request = fc
     ...rest,
     method: otherMethod ?? op.method,
     path: `/${version}/${op.resource}${query === null ? "" : `?${encodeURIComponent(query)}`}`,
-    body: op.body,
+    body: op.body.text,
+    poisoned: op.body.poisoned,
   }));
 
 // --- the property --------------------------------------------------------------
@@ -354,8 +422,22 @@ describe("attacker input", () => {
   beforeAll(() => {
     // Freeze the clock: no fade or expiry may happen between two looks at the state.
     freezeClockAt(Date.now());
-    // Nothing leaves the machine: every webhook handshake fails, so no subscription is created.
-    vi.spyOn(globalThis, "fetch").mockRejectedValue(new TypeError("Network connection lost."));
+    // Nothing leaves the machine. receiver.test redirects every handshake to an internal
+    // address that would echo the token; followed (as workerd does unless told not to),
+    // the subscription would be created. Every other host is unreachable.
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const request = new Request(input, init);
+      const url = new URL(request.url);
+      const token = url.searchParams.get("validationToken") ?? "";
+      if (url.hostname !== "receiver.test") {
+        if (url.host === INTERNAL) internalCalls.push(url.href);
+        throw new TypeError("Network connection lost.");
+      }
+      const target = `http://${INTERNAL}/internal?validationToken=${encodeURIComponent(token)}`;
+      if (request.redirect === "manual") return new Response(null, { status: 307, headers: { location: target } });
+      internalCalls.push(target);
+      return new Response(token, { headers: { "content-type": "text/plain" } });
+    });
   });
   afterAll(() => {
     vi.useRealTimers();
@@ -378,6 +460,11 @@ describe("attacker input", () => {
         const what = `${r.method} ${r.path} -> ${response.status} ${text.slice(0, 300)}`;
 
         expect(response.status, what).toBeLessThan(500);
+        expect(internalCalls, what).toEqual([]);
+        // D28: a poisoned body sent where bodies are read is never accepted.
+        if (r.poisoned && withBody && (r.method === "POST" || r.method === "PATCH")) {
+          expect(response.status, what).toBeGreaterThanOrEqual(400);
+        }
         expect(response.headers.get("request-id"), what).toMatch(/^[0-9a-f-]{36}$/);
         if (response.status < 400) {
           expect([200, 204], what).toContain(response.status);

@@ -160,8 +160,9 @@ describe("permissions (spec 1.1)", () => {
       403,
     ],
     ["an application without roles cannot read", app([]), `/users/${other}/presence`, "read", 403],
-    ["an application cannot use /me to read", app(["Presence.ReadWrite.All"]), "/me/presence", "read", 403],
-    ["an application cannot use /me to write", app(["Presence.ReadWrite.All"]), "/me/presence", "write", 403],
+    // D24: Graph answers an application token on /me with 400.
+    ["an application cannot use /me to read", app(["Presence.ReadWrite.All"]), "/me/presence", "read", 400],
+    ["an application cannot use /me to write", app(["Presence.ReadWrite.All"]), "/me/presence", "write", 400],
   ];
 
   it.each(cases)("%s", async (_name, makeToken, path, kind, status) => {
@@ -172,6 +173,13 @@ describe("permissions (spec 1.1)", () => {
         : await call(`/v1.0${path}/setPresence`, { token: t, body: available });
     if (status === 403) {
       await expectGraphError(response, 403, "Forbidden");
+    } else if (status === 400) {
+      await expectGraphError(
+        response,
+        400,
+        "BadRequest",
+        "/me request is only valid with delegated authentication flow.",
+      );
     } else {
       expect(response.status).toBe(status);
     }

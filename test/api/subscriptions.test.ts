@@ -99,9 +99,10 @@ describe("creating a subscription", () => {
   });
 
   it.each([
-    ["echo wrong", "wrong-echo", /did not echo the validationToken/],
-    ["too slow", "slow", /did not answer within/],
-    ["unreachable", "unreachable", /could not be reached/],
+    // D25: one neutral message for every failure (test/api/outbound-calls.test.ts checks it is the same).
+    ["echo wrong", "wrong-echo", /^Subscription validation request failed\. The notification endpoint must answer/],
+    ["too slow", "slow", /^Subscription validation request failed\. The notification endpoint must answer/],
+    ["unreachable", "unreachable", /^Subscription validation request failed\. The notification endpoint must answer/],
   ] as const)("fails with 400 when the endpoint's %s, and stores nothing", async (_name, behaviour, message) => {
     receiver.handshake = behaviour;
     const token = await subscriber();

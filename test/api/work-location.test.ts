@@ -338,7 +338,7 @@ describe("mailboxSettings and out of office", () => {
         })
       ).status,
     ).toBe(200);
-    await expectGraphError(await call(`/v1.0/me/mailboxSettings`, { token: appRead }), 403, "Forbidden", /\/me/);
+    await expectGraphError(await call(`/v1.0/me/mailboxSettings`, { token: appRead }), 400, "BadRequest", /\/me/);
     await expectGraphError(
       await call(`/v1.0/me/mailboxSettings`, { method: "DELETE", token: read }),
       405,
