@@ -23,6 +23,8 @@ export default defineConfig({
           // Short waits so that "too slow" is quick to test; production defaults are 10 s and 3 s.
           VALIDATION_TIMEOUT_MS: "300",
           DELIVERY_TIMEOUT_MS: "300",
+          // Hubs this small fill at once, so the tests' sockets spill from hub to hub and group to group.
+          WATCH_SOCKETS_PER_HUB: "3",
         },
       },
     }),

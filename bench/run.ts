@@ -29,7 +29,7 @@ const WATCHERS = quick ? 250 : 1000;
 // Issue 13's popular user: this many multi-user sockets (each its own connection) and webhook
 // subscriptions watch one user. 5,000 of each hold on this 2-core machine.
 const POPULAR = quick ? 500 : 5000;
-const POPULAR_CHANGES = quick ? 20 : 40;
+const POPULAR_CHANGES = quick ? 20 : 100;
 const POPULAR_WEBHOOK_CHANGES = quick ? 5 : 20;
 /** D26: at most this many subscriptions per (tenant, app), so the popular user's come from several apps. */
 const SUBSCRIPTIONS_PER_APP = 1000;
@@ -108,7 +108,11 @@ const slowest = (values: number[]) =>
 
 async function main() {
   console.log(`Starting the service and the baseline Worker${quick ? " (quick run)" : ""}...`);
-  const service = await start("wrangler.toml", { AUTH_HS256_SECRET: secret, NOTIFICATION_HTTP_HOSTS: "127.0.0.1" });
+  const service = await start("wrangler.toml", {
+    AUTH_HS256_SECRET: secret,
+    NOTIFICATION_HTTP_HOSTS: "127.0.0.1",
+    ...(process.env.BENCH_HUBS ? { WATCH_HUBS_PER_REGION: process.env.BENCH_HUBS } : {}),
+  });
   const baseline = await start("bench/baseline/wrangler.toml", {});
   const results: CaseResult[] = [];
   const record = (result: CaseResult) => {
@@ -539,8 +543,13 @@ async function popularWatchersCase(
         if (!(sequenceNumber > before)) throw new Error(`a watcher got a stale presence: ${data}`);
         if (sequenceNumber > latest) latest = sequenceNumber;
       },
-      // The same write to a user nobody watches, once per round, while the watchers are idle.
-      between: () => timedChange(quiet, quietWrites),
+      // The same write to a user nobody watches, once per round, with the service idle again
+      // (the last socket has the change before the service has finished with it).
+      between: async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        await timedChange(quiet, quietWrites);
+        await new Promise((r) => setTimeout(r, 100));
+      },
     },
     [user],
   );

@@ -39,7 +39,7 @@ interface OptionalSettings {
   /** D20 limits per (tenant, app) and 30 s; the production defaults apply when unset. */
   THROTTLE_READS_PER_30S?: string;
   THROTTLE_ALL_PER_30S?: string;
-  /** Hubs per tenant and region that watch sockets are spread over (default 64). */
+  /** Hubs in each group a region's watch sockets fill before spilling to the next (default 4). */
   WATCH_HUBS_PER_REGION?: string;
   /** Sockets one hub holds at most; a full hub passes a new socket on (default 4000). */
   WATCH_SOCKETS_PER_HUB?: string;

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { type ChangeRecord, watchDelivery } from "../domain/fanout";
+import { type ChangeRecord, type WatchDelivery, watchDelivery } from "../domain/fanout";
 import type { Audience } from "../domain/model";
 import type { Env } from "../env";
 import { changeJobs, enqueueJobs, type SubscriberItem } from "../notifications/jobs";
@@ -23,9 +23,13 @@ export class FanoutRelay extends DurableObject<Env> {
   private hubs: Map<string, number> | null = null;
   private subscribers: Map<string, SubscriberItem> | null = null;
   private readonly hubFailures = new Map<string, number>();
-  /** The newest change passed on (memory only: after a restart a change may come twice, and hubs drop repeats). */
-  private lastSequence = "";
-  /** The newest change whose webhook jobs are on the queue, so a retry for a hub does not queue them again. */
+  /**
+   * The newest change each hub has taken, so a batch sent again (after another hub failed) goes
+   * only to the hubs that lack it: a watcher never gets a change twice. Memory only; the user's
+   * object sends a batch again within seconds, long before an idle relay is evicted.
+   */
+  private readonly sentTo = new Map<string, string>();
+  /** The newest change whose webhook jobs are on the queue, so a batch sent again is not queued twice. */
   private queuedThrough = "";
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -75,11 +79,10 @@ export class FanoutRelay extends DurableObject<Env> {
    * (hubs drop what they already have; queued jobs are remembered).
    */
   async deliver(tenantId: string, userId: string, changes: ChangeRecord[]): Promise<{ size: number }> {
-    const fresh = changes.filter((c) => c.sequenceNumber > this.lastSequence);
-    const last = fresh.at(-1);
+    const last = changes.at(-1);
     if (!last) return { size: this.size() };
     const subscribers = [...this.subscriberMap().values()];
-    const unqueued = fresh.filter((c) => c.sequenceNumber > this.queuedThrough);
+    const unqueued = changes.filter((c) => c.sequenceNumber > this.queuedThrough);
     if (subscribers.length > 0 && unqueued.length > 0) {
       const now = Date.now();
       await enqueueJobs(
@@ -87,27 +90,34 @@ export class FanoutRelay extends DurableObject<Env> {
         unqueued.flatMap((change) => changeJobs(tenantId, userId, change, subscribers, now)),
       );
     }
-    this.queuedThrough = last.sequenceNumber;
+    if (last.sequenceNumber > this.queuedThrough) this.queuedThrough = last.sequenceNumber;
     const failures = await this.deliverToHubs(
       userId,
-      fresh.map((change) => watchDelivery(userId, change)),
+      changes.map((change) => watchDelivery(userId, change)),
     );
     if (failures > 0) throw new Error(`${failures} hub(s) did not take the change`);
-    this.lastSequence = last.sequenceNumber;
     return { size: await this.forgetIfEmpty() };
   }
 
-  /** Sends to every hub in parallel; forgets hubs that no longer watch the user. Returns the failures. */
-  private async deliverToHubs(userId: string, deliveries: ReturnType<typeof watchDelivery>[]): Promise<number> {
-    const hubs = [...this.hubMap()];
+  /** Sends each hub what it lacks, all at once; forgets hubs that no longer watch the user. Returns the failures. */
+  private async deliverToHubs(userId: string, deliveries: WatchDelivery[]): Promise<number> {
+    const last = (deliveries.at(-1) as WatchDelivery).sequenceNumber;
+    const hubs = [...this.hubMap()].filter(([hub]) => (this.sentTo.get(hub) ?? "") < last);
     const answers = await Promise.allSettled(
-      hubs.map(([hub]) => presenceHubStub(this.env, hub).deliver(userId, deliveries)),
+      hubs.map(([hub]) => {
+        const had = this.sentTo.get(hub) ?? "";
+        return presenceHubStub(this.env, hub).deliver(
+          userId,
+          deliveries.filter((d) => d.sequenceNumber > had),
+        );
+      }),
     );
     let failures = 0;
     answers.forEach((answer, i) => {
       const [hub, registrations] = hubs[i] as [string, number];
       if (answer.status === "fulfilled") {
         this.hubFailures.delete(hub);
+        this.sentTo.set(hub, last);
         // A hub that registered again meanwhile keeps its registration.
         if (!answer.value && this.hubMap().get(hub) === registrations) this.dropHub(hub);
         return;
@@ -125,6 +135,7 @@ export class FanoutRelay extends DurableObject<Env> {
 
   private dropHub(hub: string): void {
     this.hubFailures.delete(hub);
+    this.sentTo.delete(hub);
     if (this.hubMap().delete(hub)) this.sql.exec("DELETE FROM watchers WHERE hub = ?", hub);
   }
 

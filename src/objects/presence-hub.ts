@@ -1,7 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Caller, deserializeCaller, isSamePrincipal, serializeCaller } from "../domain/caller";
 import type { WatchDelivery } from "../domain/fanout";
-import type { Audience } from "../domain/model";
 import { audienceFor, canRead } from "../domain/permissions";
 import { padSequenceNumber } from "../domain/sequence-number";
 import { errorMessage, MAX_WATCHED_USERS, parseClientMessage, type WatchErrorCode } from "../domain/watch-messages";
@@ -11,6 +10,7 @@ import { positiveInteger } from "../http/config";
 import { admit } from "../http/throttle";
 import { logError, objectSource } from "../shared/log";
 import { mapWithConcurrency } from "../shared/map-with-concurrency";
+import { HubWatches, WAITING } from "./hub-watches";
 import { parseUserObjectName, userPresenceStub } from "./names";
 import { acceptWatchSocket, closeQuietly, HUB_FULL_HEADER, sendOrDrop, WATCH_HEADERS } from "./watch-forwarding";
 
@@ -20,8 +20,6 @@ const REGISTRATION_CONCURRENCY = 32;
 const INVALID_FRAMES_PER_MINUTE = 100;
 /** Sockets one hub holds at most, unless configured (WATCH_SOCKETS_PER_HUB). */
 export const DEFAULT_SOCKETS_PER_HUB = 4_000;
-/** Floor of a watch whose first presence is not known yet: it sorts after every sequenceNumber. */
-const WAITING = "~";
 
 /** What each socket carries through hibernation. */
 interface SocketAttachment {
@@ -33,7 +31,8 @@ interface SocketAttachment {
   user?: string;
 }
 
-type Row = { socket_id: string; audience: Audience; floor: string };
+/** A watched user's newest presence here. */
+type Latest = WatchDelivery;
 
 /**
  * One hub of a tenant's pool, named `{tenantId}:{region}:{index}` (names.ts), holding many
@@ -42,9 +41,8 @@ type Row = { socket_id: string; audience: Audience; floor: string };
  * watched user once, however many of its sockets watch that user, and the user's relay sends
  * it each change once; the hub sends it on to its sockets (DESIGN.md, "Fan-out").
  *
- * Storage: `sockets` (id, when its token runs out), `watches` (which socket watches which user,
- * from which sequenceNumber on), and `users` (each watched user's newest presence messages, which
- * keep the order, drop repeats, and answer a new socket without asking the user's object).
+ * Storage: `sockets` (id, when its token runs out) and `watches` (which socket watches which user,
+ * from which sequenceNumber on); in memory, each watched user's newest presence.
  * Nothing is stored once the last socket has gone.
  */
 export class PresenceHub extends DurableObject<Env> {
@@ -54,10 +52,23 @@ export class PresenceHub extends DurableObject<Env> {
   private readonly invalidFrames = new Map<string, { count: number; since: number }>();
   /** Registrations with a user in flight, chained per user so a watch and an unwatch never cross. */
   private readonly registrations = new Map<string, Promise<unknown>>();
+  /**
+   * Each watched user's newest presence here: it answers a new socket without asking the user's
+   * object and keeps deliveries from going backwards. Memory only: writing it on every delivery
+   * held each hub's frames behind a storage commit (a change to 250 sockets took twice as long),
+   * and after hibernation the rows' floors and the relay's own record of what each hub has keep
+   * the order; a new socket then asks the user's object once.
+   */
+  private readonly latest = new Map<string, Latest>();
+  /** Which socket watches which user: stored, and indexed in memory (hub-watches.ts). */
+  private readonly watches: HubWatches;
+  /** The open sockets by id, built from the runtime's list once after a wake (a tag lookup per send cost more). */
+  private sockets: Map<string, WebSocket> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.watches = new HubWatches(this.sql);
     // Answered by the runtime without waking the hub.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
@@ -92,6 +103,7 @@ export class PresenceHub extends DurableObject<Env> {
       this.sql.exec("INSERT INTO sockets (id, expires_at) VALUES (?, ?)", attachment.id, lifeEnd(caller));
       await this.armAlarm();
       return await acceptWatchSocket(this.ctx, request, { tags: [attachment.id], attachment }, async (socket) => {
+        this.socketMap().set(attachment.id, socket);
         if (user === undefined) return;
         const since = request.headers.get(WATCH_HEADERS.since);
         await this.subscribe(socket, attachment.id, caller, [user], since === null ? {} : { [user]: since }, false);
@@ -148,28 +160,26 @@ export class PresenceHub extends DurableObject<Env> {
    */
   async deliver(userId: string, deliveries: WatchDelivery[]): Promise<boolean> {
     if (!this.exists()) return false;
-    const rows = this.sql
-      .exec<Row>("SELECT socket_id, audience, floor FROM watches WHERE user_id = ?", userId)
-      .toArray();
-    const [known] = this.sql
-      .exec<{ last_seq: string }>("SELECT last_seq FROM users WHERE user_id = ?", userId)
-      .toArray();
-    if (rows.length === 0 || !known) return false;
+    const watchers = this.watches.watchersOf(userId);
+    if (!watchers) return false;
+    const sockets = this.socketMap();
+    const known = this.latest.get(userId);
     let newest: WatchDelivery | null = null;
     const gone = new Set<string>();
     for (const delivery of deliveries) {
-      if (delivery.sequenceNumber <= (newest?.sequenceNumber ?? known.last_seq)) continue;
-      for (const row of rows) {
-        if (delivery.sequenceNumber <= row.floor) continue;
-        const [ws] = this.ctx.getWebSockets(row.socket_id);
-        if (ws) sendOrDrop(ws, delivery.messages[row.audience]);
-        else gone.add(row.socket_id);
+      if (delivery.sequenceNumber <= (newest?.sequenceNumber ?? known?.sequenceNumber ?? "")) continue;
+      for (const [socketId, watch] of watchers) {
+        if (delivery.sequenceNumber <= watch.floor) continue;
+        const ws = sockets.get(socketId);
+        if (ws) sendOrDrop(ws, delivery.messages[watch.audience]);
+        else gone.add(socketId);
       }
       newest = delivery;
     }
     if (newest) this.remember(userId, newest);
+    const watching = watchers.size - gone.size;
     for (const id of gone) await this.forgetSocket(id);
-    return gone.size < new Set(rows.map((r) => r.socket_id)).size;
+    return watching > 0;
   }
 
   // --- frames from clients --------------------------------------------------------------
@@ -267,15 +277,7 @@ export class PresenceHub extends DurableObject<Env> {
       return;
     }
     const resumeFrom = new Map(Object.entries(since).map(([id, seq]) => [id.toLowerCase(), padSequenceNumber(seq)]));
-    for (const id of fresh) {
-      this.sql.exec(
-        "INSERT OR REPLACE INTO watches (user_id, socket_id, audience, floor) VALUES (?, ?, ?, ?)",
-        id,
-        socketId,
-        audienceFor(caller, id),
-        WAITING,
-      );
-    }
+    for (const id of fresh) this.watches.add(id, socketId, { audience: audienceFor(caller, id), floor: WAITING });
     const failed = new Set<string>();
     await mapWithConcurrency(fresh, REGISTRATION_CONCURRENCY, async (id) => {
       try {
@@ -287,26 +289,16 @@ export class PresenceHub extends DurableObject<Env> {
     });
     for (const id of fresh) {
       if (failed.has(id)) {
-        this.sql.exec("DELETE FROM watches WHERE user_id = ? AND socket_id = ?", id, socketId);
+        this.watches.remove(id, socketId);
         continue;
       }
-      const [row] = this.sql
-        .exec<{ last_seq: string; owner_message: string | null; other_message: string | null }>(
-          "SELECT last_seq, owner_message, other_message FROM users WHERE user_id = ?",
-          id,
-        )
-        .toArray();
+      const known = this.latest.get(id);
       const resume = resumeFrom.get(id) ?? "";
-      const floor = row && row.last_seq > resume ? row.last_seq : resume;
-      // The socket may have closed meanwhile; then there is no row to update and nothing to send.
-      const updated = this.sql.exec(
-        "UPDATE watches SET floor = ? WHERE user_id = ? AND socket_id = ?",
-        floor,
-        id,
-        socketId,
-      ).rowsWritten;
-      const message = audienceFor(caller, id) === "owner" ? row?.owner_message : row?.other_message;
-      if (updated > 0 && row && message && row.last_seq > resume) sendOrDrop(ws, message);
+      const floor = known && known.sequenceNumber > resume ? known.sequenceNumber : resume;
+      // The socket may have closed meanwhile; then there is no watch to update and nothing to send.
+      const updated = this.watches.setFloor(id, socketId, floor);
+      const message = known?.messages[audienceFor(caller, id)];
+      if (updated && known && message && known.sequenceNumber > resume) sendOrDrop(ws, message);
     }
     if (failed.size > 0) {
       sendOrDrop(
@@ -322,7 +314,7 @@ export class PresenceHub extends DurableObject<Env> {
   private async unsubscribe(ws: WebSocket, socketId: string, ids: readonly string[]): Promise<void> {
     const watched = this.usersOf(socketId);
     const leaving = [...new Set(ids.map((id) => id.toLowerCase()))].filter((id) => watched.has(id));
-    for (const id of leaving) this.sql.exec("DELETE FROM watches WHERE user_id = ? AND socket_id = ?", id, socketId);
+    for (const id of leaving) this.watches.remove(id, socketId);
     await this.releaseUnwatched(leaving);
     sendOrDrop(ws, JSON.stringify({ type: "unsubscribed", ids: leaving }));
   }
@@ -383,11 +375,7 @@ export class PresenceHub extends DurableObject<Env> {
   /** Registers the hub with the user (once) and keeps the newest presence it learns. */
   private ensureWatching(userId: string): Promise<void> {
     return this.serially(userId, async () => {
-      const [row] = this.sql
-        .exec<{ owner_message: string | null }>("SELECT owner_message FROM users WHERE user_id = ?", userId)
-        .toArray();
-      if (row?.owner_message) return;
-      if (!row) this.sql.exec("INSERT INTO users (user_id, last_seq) VALUES (?, '')", userId);
+      if (this.latest.get(userId)?.messages) return;
       const snapshot = await userPresenceStub(this.env, this.tenantId, userId).watch(this.hubName);
       this.remember(userId, snapshot);
     });
@@ -395,23 +383,15 @@ export class PresenceHub extends DurableObject<Env> {
 
   /** Keeps `delivery` as the user's newest presence, unless the hub already has a newer one. */
   private remember(userId: string, delivery: WatchDelivery): void {
-    this.sql.exec(
-      `UPDATE users SET last_seq = ?, owner_message = ?, other_message = ?
-       WHERE user_id = ? AND (last_seq < ? OR owner_message IS NULL)`,
-      delivery.sequenceNumber,
-      delivery.messages.owner,
-      delivery.messages.other,
-      userId,
-      delivery.sequenceNumber,
-    );
+    const known = this.latest.get(userId);
+    if (known && known.sequenceNumber >= delivery.sequenceNumber) return;
+    this.latest.set(userId, delivery);
   }
 
   /** Unregisters from each of `userIds` that no socket here watches any more. */
   private async releaseUnwatched(userIds: readonly string[]): Promise<void> {
-    const released = userIds.filter(
-      (id) => this.sql.exec("SELECT 1 FROM watches WHERE user_id = ? LIMIT 1", id).toArray().length === 0,
-    );
-    for (const id of released) this.sql.exec("DELETE FROM users WHERE user_id = ?", id);
+    const released = userIds.filter((id) => !this.watches.isWatched(id));
+    for (const id of released) this.latest.delete(id);
     await mapWithConcurrency(released, REGISTRATION_CONCURRENCY, (id) =>
       this.serially(id, () => userPresenceStub(this.env, this.tenantId, id).unwatch(this.hubName)).catch((error) =>
         // The relay forgets this hub at the user's next change anyway (deliver answers false).
@@ -424,8 +404,8 @@ export class PresenceHub extends DurableObject<Env> {
   private async forgetSocket(socketId: string): Promise<void> {
     if (!this.exists()) return;
     this.invalidFrames.delete(socketId);
-    const userIds = [...this.usersOf(socketId)];
-    this.sql.exec("DELETE FROM watches WHERE socket_id = ?", socketId);
+    this.sockets?.delete(socketId);
+    const userIds = this.watches.removeSocket(socketId);
     this.sql.exec("DELETE FROM sockets WHERE id = ?", socketId);
     await this.releaseUnwatched(userIds);
     const [left] = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sockets").toArray();
@@ -433,6 +413,7 @@ export class PresenceHub extends DurableObject<Env> {
       // No socket, no storage: this also deletes the alarm.
       await this.ctx.storage.deleteAll();
       this.schemaReady = false;
+      this.watches.forget();
     } else {
       await this.armAlarm();
     }
@@ -440,14 +421,13 @@ export class PresenceHub extends DurableObject<Env> {
 
   // --- storage --------------------------------------------------------------------------
 
-  private usersOf(socketId: string): Set<string> {
-    if (!this.exists()) return new Set();
-    return new Set(
-      this.sql
-        .exec<{ user_id: string }>("SELECT user_id FROM watches WHERE socket_id = ?", socketId)
-        .toArray()
-        .map((r) => r.user_id),
-    );
+  private usersOf(socketId: string): ReadonlySet<string> {
+    return this.exists() ? this.watches.usersOf(socketId) : new Set();
+  }
+
+  private socketMap(): Map<string, WebSocket> {
+    this.sockets ??= new Map(this.ctx.getWebSockets().map((ws) => [attachmentOf(ws).id, ws]));
+    return this.sockets;
   }
 
   private exists(): boolean {
@@ -461,20 +441,7 @@ export class PresenceHub extends DurableObject<Env> {
     if (this.exists()) return;
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS sockets (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS watches (
-        user_id TEXT NOT NULL,
-        socket_id TEXT NOT NULL,
-        audience TEXT NOT NULL,
-        floor TEXT NOT NULL,
-        PRIMARY KEY (user_id, socket_id)
-      );
-      CREATE INDEX IF NOT EXISTS watches_by_socket ON watches (socket_id);
-      CREATE TABLE IF NOT EXISTS users (
-        user_id TEXT PRIMARY KEY,
-        last_seq TEXT NOT NULL,
-        owner_message TEXT,
-        other_message TEXT
-      );`);
+      ${HubWatches.SCHEMA}`);
     this.schemaReady = true;
   }
 

@@ -341,7 +341,11 @@ export class UserPresence extends DurableObject<Env> {
       });
     }
     this.current = current;
-    if (fanOut) this.ctx.waitUntil(this.flushChanges());
+    // The writer's answer goes out before the fan-out starts: relay calls begun in this turn
+    // held the answer until the fan-out's local work was done (measured with 500 watchers:
+    // answered after 130 ms, against 9 ms when the flush starts a turn later). A timer of 0
+    // runs at once and keeps nothing alive, unlike the long timers objects must not use.
+    if (fanOut) setTimeout(() => void this.flushChanges(), 0);
     await this.armAlarm(settled.nextDeadline);
     return current;
   }
@@ -362,37 +366,42 @@ export class UserPresence extends DurableObject<Env> {
    * flush at a time, so each relay gets the changes in order.
    */
   private flushChanges(): Promise<void> {
-    this.flushing ??= (async () => {
-      try {
-        for (let batch = this.store.pendingChanges(CHANGES_PER_CALL); batch.length > 0; ) {
-          const shards = [...this.activeShards()];
-          const answers = await Promise.allSettled(
-            shards.map((shard) => this.relay(shard).deliver(this.tenantId, this.userId, batch)),
-          );
-          let failed = false;
-          for (const [i, answer] of answers.entries()) {
-            if (answer.status === "rejected") {
-              failed = true;
-              logError(objectSource("UserPresence", this.ctx), "relay delivery", answer.reason, { shard: shards[i] });
-            } else if (answer.value.size === 0) {
-              await this.shardEmptied(shards[i] as number);
-            }
-          }
-          if (failed) {
-            const deadline = this.current?.validUntil ?? Number.POSITIVE_INFINITY;
-            await this.armAlarm(Number.isFinite(deadline) ? deadline : null);
-            return;
-          }
-          this.store.removeChangesThrough((batch.at(-1) as ChangeRecord).sequenceNumber);
-          batch = this.store.pendingChanges(CHANGES_PER_CALL);
-        }
-      } catch (error) {
-        logError(objectSource("UserPresence", this.ctx), "fan-out", error);
-      } finally {
-        this.flushing = null;
-      }
-    })();
+    // Assigned before the loop can finish: `finally` runs a turn later even when nothing was
+    // pending, so a flush that ends at once never leaves a settled promise in place of none
+    // (which stopped every later flush).
+    this.flushing ??= this.sendPendingChanges().finally(() => {
+      this.flushing = null;
+    });
     return this.flushing;
+  }
+
+  private async sendPendingChanges(): Promise<void> {
+    try {
+      for (let batch = this.store.pendingChanges(CHANGES_PER_CALL); batch.length > 0; ) {
+        const shards = [...this.activeShards()];
+        const answers = await Promise.allSettled(
+          shards.map((shard) => this.relay(shard).deliver(this.tenantId, this.userId, batch)),
+        );
+        let failed = false;
+        for (const [i, answer] of answers.entries()) {
+          if (answer.status === "rejected") {
+            failed = true;
+            logError(objectSource("UserPresence", this.ctx), "relay delivery", answer.reason, { shard: shards[i] });
+          } else if (answer.value.size === 0) {
+            await this.shardEmptied(shards[i] as number);
+          }
+        }
+        if (failed) {
+          const deadline = this.current?.validUntil ?? Number.POSITIVE_INFINITY;
+          await this.armAlarm(Number.isFinite(deadline) ? deadline : null);
+          return;
+        }
+        this.store.removeChangesThrough((batch.at(-1) as ChangeRecord).sequenceNumber);
+        batch = this.store.pendingChanges(CHANGES_PER_CALL);
+      }
+    } catch (error) {
+      logError(objectSource("UserPresence", this.ctx), "fan-out", error);
+    }
   }
 
   /** Arms the one alarm at the next deadline, or sooner to send changes a relay did not take. */

@@ -2,8 +2,9 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FanoutRelay } from "../../src/objects/fanout-relay";
-import { appToken, call, hubWatches, newUserId, relayRegistrations, tablesOf, userObject } from "../helpers";
-import { openWatch, settleEvents, type TestSocket } from "../sockets";
+import type { PresenceHub } from "../../src/objects/presence-hub";
+import { appToken, call, callWith, hubWatches, newUserId, relayRegistrations, tablesOf, userObject } from "../helpers";
+import { openWatch, settleEvents, TestSocket } from "../sockets";
 import { WebhookReceiver } from "../webhooks";
 
 // The fan-out tree (DESIGN.md, "Fan-out"): a change leaves the user's object as one record,
@@ -29,6 +30,17 @@ async function setStatus(user: string, content: string) {
     body: { statusMessage: { message: { content } } },
   });
   expect(response.status).toBe(200);
+}
+
+/** A single-user socket opened through the Worker with some bindings replaced. */
+async function openWatchWith(bindings: Record<string, string>, user: string) {
+  const response = await callWith(bindings, `/v1.0/users/${user}/presence/watch`, {
+    token: await reader(),
+    headers: { upgrade: "websocket" },
+  });
+  if (response.status !== 101 || !response.webSocket) return { response, socket: undefined };
+  response.webSocket.accept();
+  return { response, socket: new TestSocket(response.webSocket) };
 }
 
 async function mustOpen(path: string, token: string): Promise<TestSocket> {
@@ -131,6 +143,21 @@ describe("a change leaves the user's object as one record", () => {
   });
 });
 
+describe("the hand-over to the relays", () => {
+  it("goes on after an alarm that found nothing to send", async () => {
+    const user = newUserId();
+    const socket = await watchMany([user]);
+    await setStatus(user, "first");
+    expect(presenceOf(await socket.nextOf("presence")).statusMessage).toMatchObject({ message: { content: "first" } });
+    await eventually(async () => (await pendingChanges(user)).length === 0);
+    // The retry alarm armed with the change runs with nothing left to send.
+    expect(await runDurableObjectAlarm(userObject(user))).toBe(true);
+    await setStatus(user, "second");
+    expect(presenceOf(await socket.nextOf("presence")).statusMessage).toMatchObject({ message: { content: "second" } });
+    socket.close();
+  });
+});
+
 describe("ordering under the fan-out", () => {
   it("every watcher sees each user's versions in increasing order, once, up to the last", async () => {
     const [a, b] = [newUserId(), newUserId()];
@@ -223,6 +250,29 @@ describe("registrations under churn", () => {
   }, 120_000);
 });
 
+describe("the tenant's hubs", () => {
+  it("fill a group, then spill to the next, and every socket still gets every change", async () => {
+    const user = newUserId();
+    const sockets: TestSocket[] = [];
+    // The tests' hubs hold 3 sockets each, and groups here are 2 hubs: 14 sockets fill 3 groups.
+    for (let i = 0; i < 14; i++) {
+      const { response, socket } = await openWatchWith({ WATCH_HUBS_PER_REGION: "2" }, user);
+      expect(response.status).toBe(101);
+      sockets.push(socket as TestSocket);
+      await socket?.next();
+    }
+    const hubs = new Set((await hubWatches()).filter((w) => w.userId === user).map((w) => w.hub));
+    expect(hubs.size).toBeGreaterThanOrEqual(5);
+    await setStatus(user, "to every hub");
+    for (const socket of sockets) {
+      expect(presenceOf(await socket.nextOf("presence")).statusMessage).toMatchObject({
+        message: { content: "to every hub" },
+      });
+      socket.close();
+    }
+  });
+});
+
 describe("D29: watching does not create users", () => {
   it("subscribing to 650 never-written users and letting go leaves no storage anywhere", async () => {
     const ids = Array.from({ length: 650 }, () => newUserId());
@@ -259,9 +309,18 @@ describe("a hub that lost its sockets without a close (a crash)", () => {
     const [row] = (await hubWatches()).filter((w) => w.userId === user);
     if (!row) throw new Error("no hub watches the user");
     const hub = env.PRESENCE_HUB.get(env.PRESENCE_HUB.idFromString(row.hub));
-    await runInDurableObject(hub, (_i, state) => {
+    await runInDurableObject(hub, (instance: PresenceHub, state) => {
       state.storage.sql.exec("UPDATE watches SET socket_id = 'lost' WHERE socket_id = ?", row.socketId);
       state.storage.sql.exec("UPDATE sockets SET id = 'lost' WHERE id = ?", row.socketId);
+      // And what a restarted hub would have in memory: only what it reads from storage.
+      const memory = instance as unknown as {
+        watches: { forget(): void };
+        sockets: unknown;
+        latest: Map<string, unknown>;
+      };
+      memory.watches.forget();
+      memory.sockets = null;
+      memory.latest.clear();
     });
     expect((await relayRegistrations(user)).hubs).toHaveLength(1);
     return { socket, hub };
