@@ -1,4 +1,3 @@
-import type { ChangeRecord } from "../domain/fanout";
 import {
   type Activity,
   type Availability,
@@ -12,111 +11,7 @@ import {
   type WorkLocationType,
 } from "../domain/model";
 import { FIRST_VERSION, type Version } from "../domain/settle";
-
-/**
- * Schema changes, applied once each and in order. SQLite-backed Durable
- * Objects do not support `PRAGMA user_version`, so applied versions are kept
- * in a table of their own.
- */
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-   CREATE TABLE sessions (
-     session_id TEXT PRIMARY KEY,
-     availability TEXT NOT NULL,
-     activity TEXT NOT NULL,
-     refreshed_at INTEGER NOT NULL,
-     expires_at INTEGER NOT NULL
-   );
-   CREATE TABLE preferred_presence (
-     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-     availability TEXT NOT NULL,
-     activity TEXT NOT NULL,
-     set_at INTEGER NOT NULL,
-     expires_at INTEGER NOT NULL
-   );
-   CREATE TABLE status_message (
-     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-     content TEXT NOT NULL,
-     published_at INTEGER NOT NULL,
-     expires_at INTEGER
-   );`,
-  // Work-location signals (one manual slot, one automatic signal per application)
-  // and the mailbox settings this service owns, kept whole as JSON.
-  `CREATE TABLE work_location (
-     layer TEXT NOT NULL,
-     source TEXT NOT NULL,
-     work_location_type TEXT NOT NULL,
-     place_id TEXT,
-     local_date TEXT NOT NULL,
-     set_at INTEGER NOT NULL,
-     PRIMARY KEY (layer, source)
-   );
-   CREATE TABLE mailbox_settings (
-     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-     json TEXT NOT NULL
-   );`,
-  // Multi-user watch sockets live in PresenceHub objects; a user object keeps
-  // the hubs to notify, never the sockets themselves.
-  `CREATE TABLE hub_watchers (hub_id TEXT PRIMARY KEY, audience TEXT NOT NULL);`,
-  // Change-notification subscriptions that cover this user, and an outbox of
-  // notification jobs written with the change itself, so a crash between the
-  // change and the queue loses nothing (the alarm retries the outbox).
-  `CREATE TABLE subscribers (
-     subscription_id TEXT PRIMARY KEY,
-     app_id TEXT NOT NULL,
-     audience TEXT NOT NULL
-   );
-   CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, jobs TEXT NOT NULL);`,
-  // The fan-out tree (DESIGN.md, "Fan-out"): watchers and subscriptions are held by the user's
-  // relays, and the user's object keeps only which relay shards hold anyone, and an outbox of
-  // its changes, one row per change whatever the audience, until every relay has it. The
-  // tables they replace are dropped: hub registrations end with their sockets, and
-  // subscriptions live at most an hour (D16), so none outlives an upgrade by much.
-  `DROP TABLE hub_watchers;
-   DROP TABLE subscribers;
-   DROP TABLE outbox;
-   CREATE TABLE relay_shards (shard INTEGER PRIMARY KEY);
-   CREATE TABLE changes (sequence TEXT PRIMARY KEY, record TEXT NOT NULL);`,
-  // The status message expiry's digits below the millisecond, as the caller wrote them (D28).
-  `ALTER TABLE status_message ADD COLUMN expires_at_sub_ms TEXT;`,
-];
-
-/** What MIGRATIONS add up to: the tables of a user written for the first time. */
-const CURRENT_SCHEMA = `
-  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-  CREATE TABLE sessions (
-    session_id TEXT PRIMARY KEY,
-    availability TEXT NOT NULL,
-    activity TEXT NOT NULL,
-    refreshed_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
-  );
-  CREATE TABLE preferred_presence (
-    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-    availability TEXT NOT NULL,
-    activity TEXT NOT NULL,
-    set_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
-  );
-  CREATE TABLE status_message (
-    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-    content TEXT NOT NULL,
-    published_at INTEGER NOT NULL,
-    expires_at INTEGER,
-    expires_at_sub_ms TEXT
-  );
-  CREATE TABLE work_location (
-    layer TEXT NOT NULL,
-    source TEXT NOT NULL,
-    work_location_type TEXT NOT NULL,
-    place_id TEXT,
-    local_date TEXT NOT NULL,
-    set_at INTEGER NOT NULL,
-    PRIMARY KEY (layer, source)
-  );
-  CREATE TABLE mailbox_settings (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), json TEXT NOT NULL);
-  CREATE TABLE relay_shards (shard INTEGER PRIMARY KEY);
-  CREATE TABLE changes (sequence TEXT PRIMARY KEY, record TEXT NOT NULL);`;
+import { migrate, schemaExists } from "./presence-schema";
 
 type SessionRow = {
   session_id: string;
@@ -169,34 +64,13 @@ export class PresenceStore {
 
   /** True once anything was ever written; reads of an unwritten user must not create storage (D3). */
   exists(): boolean {
-    if (this.schemaReady) return true;
-    const found = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
-    return found.toArray().length > 0;
+    this.schemaReady ||= schemaExists(this.sql);
+    return this.schemaReady;
   }
 
   ensureSchema(): void {
     if (this.schemaReady) return;
-    if (!this.exists()) {
-      // A new user gets the schema as it is now, not every step that led to it.
-      this.sql.exec(CURRENT_SCHEMA);
-      this.sql.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)");
-      this.sql.exec(
-        `INSERT INTO schema_migrations (version) VALUES ${MIGRATIONS.map((_, i) => `(${i + 1})`).join(", ")}`,
-      );
-    } else {
-      const applied = new Set(
-        this.sql
-          .exec<{ version: number }>("SELECT version FROM schema_migrations")
-          .toArray()
-          .map((r) => r.version),
-      );
-      MIGRATIONS.forEach((statement, index) => {
-        const version = index + 1;
-        if (applied.has(version)) return;
-        this.sql.exec(statement);
-        this.sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", version);
-      });
-    }
+    migrate(this.sql);
     this.schemaReady = true;
   }
 
@@ -366,51 +240,6 @@ export class PresenceStore {
         String(v.changedAt),
       );
     }
-  }
-
-  /** The relay shards that hold a watcher or subscription of this user. */
-  relayShards(): number[] {
-    if (!this.exists()) return [];
-    return this.sql
-      .exec<{ shard: number }>("SELECT shard FROM relay_shards")
-      .toArray()
-      .map((r) => r.shard);
-  }
-
-  addRelayShard(shard: number): void {
-    this.ensureSchema();
-    this.sql.exec("INSERT OR IGNORE INTO relay_shards (shard) VALUES (?)", shard);
-  }
-
-  removeRelayShard(shard: number): void {
-    if (this.exists()) this.sql.exec("DELETE FROM relay_shards WHERE shard = ?", shard);
-  }
-
-  /** Records a change for the relays (in the commit's transaction). */
-  addChange(change: ChangeRecord): void {
-    this.sql.exec(
-      "INSERT OR REPLACE INTO changes (sequence, record) VALUES (?, ?)",
-      change.sequenceNumber,
-      JSON.stringify(change),
-    );
-  }
-
-  /** The oldest changes not yet passed to every relay, in order. */
-  pendingChanges(limit: number): ChangeRecord[] {
-    if (!this.exists()) return [];
-    return this.sql
-      .exec<{ record: string }>("SELECT record FROM changes ORDER BY sequence LIMIT ?", limit)
-      .toArray()
-      .map((r) => JSON.parse(r.record) as ChangeRecord);
-  }
-
-  hasPendingChanges(): boolean {
-    return this.exists() && this.sql.exec("SELECT 1 FROM changes LIMIT 1").toArray().length > 0;
-  }
-
-  /** The relays have every change up to `sequenceNumber`. */
-  removeChangesThrough(sequenceNumber: string): void {
-    this.sql.exec("DELETE FROM changes WHERE sequence <= ?", sequenceNumber);
   }
 
   /** D29: after `deleteAll`, the object has no tables until its next write. */

@@ -1,8 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
-import { DEFAULT_FADE, type FadeTimings, presenceView } from "../domain/aggregate";
+import { readConfig } from "../config";
+import { type FadeTimings, presenceView } from "../domain/aggregate";
 import type { SetPreferredCommand, SetSessionCommand, SetStatusMessageCommand } from "../domain/commands";
 import { InvalidInput } from "../domain/errors";
-import { CHANGES_PER_CALL, type ChangeRecord, presenceMessage, shardOf, type WatchDelivery } from "../domain/fanout";
+import { type ChangeRecord, presenceMessage, type WatchDelivery } from "../domain/fanout";
 import { type MailboxSettingsPatch, mailboxSettingsView, mergeMailboxSettings } from "../domain/mailbox-settings";
 import {
   type Audience,
@@ -26,8 +27,9 @@ import {
 } from "../domain/state-changes";
 import type { Env } from "../env";
 import { logError, objectSource } from "../shared/log";
-import { fanoutRelayStub, parseUserObjectName } from "./names";
+import { parseUserObjectName } from "./names";
 import { PresenceStore, type StoredPresence } from "./presence-store";
+import { UserFanout } from "./user-fanout";
 
 /** If a relay could not take the changes, the alarm tries again this much later. */
 const FANOUT_RETRY_MS = 10_000;
@@ -58,19 +60,24 @@ export class UserPresence extends DurableObject<Env> {
    * reads until then are answered from it. Null until first needed after the object starts.
    */
   private current: Current | null = null;
-  /** The relay shards holding anyone (stored; loaded once). */
-  private shards: Set<number> | null = null;
-  /** Registrations in flight per shard: a shard is not given up while one may be adding to it. */
-  private readonly registering = new Map<number, number>();
   /** The alarm as this object last set it; undefined until read after a start. */
   private alarmAt: number | null | undefined;
-  /** The flush of changes to the relays in progress: one at a time, so each relay gets them in order. */
-  private flushing: Promise<void> | null = null;
+  /** Who watches or subscribes, through the user's relays, and the changes on their way to them. */
+  private readonly fanout: UserFanout;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new PresenceStore(ctx.storage.sql);
-    this.fade = fadeTimingsFrom(env);
+    this.fade = readConfig(env).fade;
+    const { tenantId, userId } = parseUserObjectName(ctx.id.name);
+    this.fanout = new UserFanout(env, ctx.storage.sql, this.store, {
+      tenantId,
+      userId,
+      source: objectSource("UserPresence", ctx),
+      // The commit's deadline stays; the retry joins it (armAlarm keeps the earlier one).
+      retryLater: () => this.armAlarm(this.deadline()),
+      emptied: () => this.forgetIfUnused(),
+    });
   }
 
   /** The user's id; the object is named `{tenantId}:{userId}`. */
@@ -90,7 +97,7 @@ export class UserPresence extends DurableObject<Env> {
     try {
       if (!this.store.exists()) return;
       await this.commit(Date.now(), (state) => state);
-      await this.flushChanges();
+      await this.fanout.flush();
     } catch (error) {
       // What is in memory may be ahead of what was written: read it again next time.
       this.current = null;
@@ -212,25 +219,7 @@ export class UserPresence extends DurableObject<Env> {
    * it every change.
    */
   async watch(hub: string): Promise<WatchDelivery> {
-    await this.register(shardOf(hub), (relay) => relay.addWatcher(hub));
-    return this.snapshot();
-  }
-
-  async unwatch(hub: string): Promise<void> {
-    await this.unregister(shardOf(hub), (relay) => relay.removeWatcher(hub));
-  }
-
-  /** A change-notification subscription now covers this user (registered by its registry). */
-  async subscribe(subscriptionId: string, appId: string, audience: Audience): Promise<void> {
-    await this.register(shardOf(subscriptionId), (relay) => relay.addSubscriber(subscriptionId, appId, audience));
-  }
-
-  async unsubscribe(subscriptionId: string): Promise<void> {
-    await this.unregister(shardOf(subscriptionId), (relay) => relay.removeSubscriber(subscriptionId));
-  }
-
-  /** The current presence, as a hub starts from it. */
-  private async snapshot(): Promise<WatchDelivery> {
+    await this.fanout.watch(hub);
     const [owner, other] = [await this.read("owner"), await this.read("other")];
     return {
       sequenceNumber: owner.view.sequenceNumber,
@@ -241,47 +230,17 @@ export class UserPresence extends DurableObject<Env> {
     };
   }
 
-  private relay(shard: number) {
-    return fanoutRelayStub(this.env, this.tenantId, this.userId, shard);
+  async unwatch(hub: string): Promise<void> {
+    await this.fanout.unwatch(hub);
   }
 
-  private activeShards(): Set<number> {
-    this.shards ??= new Set(this.store.relayShards());
-    return this.shards;
+  /** A change-notification subscription now covers this user (registered by its registry). */
+  async subscribe(subscriptionId: string, appId: string, audience: Audience): Promise<void> {
+    await this.fanout.subscribe(subscriptionId, appId, audience);
   }
 
-  /**
-   * Marks the shard as holding someone before the relay is asked to add the registration, so a
-   * change committed meanwhile is recorded for it (the snapshot taken after covers what came
-   * before).
-   */
-  private async register(shard: number, add: (relay: ReturnType<UserPresence["relay"]>) => Promise<{ size: number }>) {
-    this.registering.set(shard, (this.registering.get(shard) ?? 0) + 1);
-    try {
-      if (!this.activeShards().has(shard)) {
-        this.store.addRelayShard(shard);
-        this.activeShards().add(shard);
-      }
-      await add(this.relay(shard));
-    } finally {
-      this.registering.set(shard, (this.registering.get(shard) ?? 1) - 1);
-    }
-  }
-
-  private async unregister(
-    shard: number,
-    remove: (relay: ReturnType<UserPresence["relay"]>) => Promise<{ size: number }>,
-  ) {
-    const { size } = await remove(this.relay(shard));
-    if (size === 0) await this.shardEmptied(shard);
-  }
-
-  /** A relay said it holds nobody: stop calling it, unless a registration may be adding to it now. */
-  private async shardEmptied(shard: number): Promise<void> {
-    if ((this.registering.get(shard) ?? 0) > 0 || !this.activeShards().has(shard)) return;
-    this.activeShards().delete(shard);
-    this.store.removeRelayShard(shard);
-    await this.forgetIfUnused();
+  async unsubscribe(subscriptionId: string): Promise<void> {
+    await this.fanout.unsubscribe(subscriptionId);
   }
 
   /**
@@ -297,15 +256,13 @@ export class UserPresence extends DurableObject<Env> {
       state.statusMessage === null &&
       state.workLocationSignals.length === 0 &&
       JSON.stringify(state.mailboxSettings) === JSON.stringify(DEFAULT_MAILBOX_SETTINGS) &&
-      this.activeShards().size === 0 &&
-      [...this.registering.values()].every((n) => n === 0) &&
-      !this.store.hasPendingChanges();
+      this.fanout.isIdle();
     if (!unused || !this.store.exists()) return;
     // Also deletes the alarm.
     await this.ctx.storage.deleteAll();
     this.store.forgetSchema();
+    this.fanout.forget();
     this.current = null;
-    this.shards = null;
     this.alarmAt = null;
   }
 
@@ -333,11 +290,11 @@ export class UserPresence extends DurableObject<Env> {
       validUntil: settled.nextDeadline ?? Number.POSITIVE_INFINITY,
       views: new Map(),
     };
-    const fanOut = settled.changed && this.activeShards().size > 0;
+    const fanOut = settled.changed && this.fanout.hasAudience();
     if (settled.changed || settled.state !== before.state) {
       this.ctx.storage.transactionSync(() => {
         this.store.save(before, current);
-        if (fanOut) this.store.addChange(this.changeRecord(current, now));
+        if (fanOut) this.fanout.record(this.changeRecord(current, now));
       });
     }
     this.current = current;
@@ -345,7 +302,7 @@ export class UserPresence extends DurableObject<Env> {
     // held the answer until the fan-out's local work was done (measured with 500 watchers:
     // answered after 130 ms, against 9 ms when the flush starts a turn later). A timer of 0
     // runs at once and keeps nothing alive, unlike the long timers objects must not use.
-    if (fanOut) setTimeout(() => void this.flushChanges(), 0);
+    if (fanOut) setTimeout(() => void this.fanout.flush(), 0);
     await this.armAlarm(settled.nextDeadline);
     return current;
   }
@@ -359,54 +316,15 @@ export class UserPresence extends DurableObject<Env> {
     };
   }
 
-  /**
-   * Hands the recorded changes to every relay that holds anyone, oldest first, a batch at a
-   * time, all relays in parallel; a change is deleted once every relay has it. A relay that
-   * fails keeps the changes here for the alarm to send again (the others drop repeats). One
-   * flush at a time, so each relay gets the changes in order.
-   */
-  private flushChanges(): Promise<void> {
-    // Assigned before the loop can finish: `finally` runs a turn later even when nothing was
-    // pending, so a flush that ends at once never leaves a settled promise in place of none
-    // (which stopped every later flush).
-    this.flushing ??= this.sendPendingChanges().finally(() => {
-      this.flushing = null;
-    });
-    return this.flushing;
-  }
-
-  private async sendPendingChanges(): Promise<void> {
-    try {
-      for (let batch = this.store.pendingChanges(CHANGES_PER_CALL); batch.length > 0; ) {
-        const shards = [...this.activeShards()];
-        const answers = await Promise.allSettled(
-          shards.map((shard) => this.relay(shard).deliver(this.tenantId, this.userId, batch)),
-        );
-        let failed = false;
-        for (const [i, answer] of answers.entries()) {
-          if (answer.status === "rejected") {
-            failed = true;
-            logError(objectSource("UserPresence", this.ctx), "relay delivery", answer.reason, { shard: shards[i] });
-          } else if (answer.value.size === 0) {
-            await this.shardEmptied(shards[i] as number);
-          }
-        }
-        if (failed) {
-          const deadline = this.current?.validUntil ?? Number.POSITIVE_INFINITY;
-          await this.armAlarm(Number.isFinite(deadline) ? deadline : null);
-          return;
-        }
-        this.store.removeChangesThrough((batch.at(-1) as ChangeRecord).sequenceNumber);
-        batch = this.store.pendingChanges(CHANGES_PER_CALL);
-      }
-    } catch (error) {
-      logError(objectSource("UserPresence", this.ctx), "fan-out", error);
-    }
+  /** When the presence may next change on its own, as the last commit found; null: never. */
+  private deadline(): number | null {
+    const until = this.current?.validUntil;
+    return until !== undefined && Number.isFinite(until) ? until : null;
   }
 
   /** Arms the one alarm at the next deadline, or sooner to send changes a relay did not take. */
   private async armAlarm(deadline: number | null): Promise<void> {
-    const retry = this.store.hasPendingChanges() ? Date.now() + FANOUT_RETRY_MS : null;
+    const retry = this.fanout.hasPending() ? Date.now() + FANOUT_RETRY_MS : null;
     if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
     const change = alarmChange(this.alarmAt, earliest(deadline, retry));
     if (change === "keep") return;
@@ -414,15 +332,4 @@ export class UserPresence extends DurableObject<Env> {
     else await this.ctx.storage.setAlarm(change);
     this.alarmAt = change;
   }
-}
-
-/**
- * D5's fade steps, unless a test-only configuration shortens them (the reliability checks
- * restart the runtime across a fade and cannot wait minutes). Production never sets these.
- */
-function fadeTimingsFrom(env: Env): FadeTimings {
-  const idle = Number(env.TEST_FADE_IDLE_AFTER_SECONDS);
-  const away = Number(env.TEST_FADE_AWAY_AFTER_SECONDS);
-  if (!(idle > 0 && away > idle)) return DEFAULT_FADE;
-  return { idleAfterMs: idle * 1000, awayAfterMs: away * 1000 };
 }

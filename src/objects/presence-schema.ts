@@ -1,0 +1,91 @@
+/**
+ * The tables of one user's object, as a list of changes applied once each and in order.
+ * SQLite-backed Durable Objects do not support `PRAGMA user_version`, so applied versions are
+ * kept in a table of their own.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE sessions (
+     session_id TEXT PRIMARY KEY,
+     availability TEXT NOT NULL,
+     activity TEXT NOT NULL,
+     refreshed_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE TABLE preferred_presence (
+     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+     availability TEXT NOT NULL,
+     activity TEXT NOT NULL,
+     set_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE TABLE status_message (
+     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+     content TEXT NOT NULL,
+     published_at INTEGER NOT NULL,
+     expires_at INTEGER
+   );`,
+  // Work-location signals (one manual slot, one automatic signal per application)
+  // and the mailbox settings this service owns, kept whole as JSON.
+  `CREATE TABLE work_location (
+     layer TEXT NOT NULL,
+     source TEXT NOT NULL,
+     work_location_type TEXT NOT NULL,
+     place_id TEXT,
+     local_date TEXT NOT NULL,
+     set_at INTEGER NOT NULL,
+     PRIMARY KEY (layer, source)
+   );
+   CREATE TABLE mailbox_settings (
+     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+     json TEXT NOT NULL
+   );`,
+  // Multi-user watch sockets live in PresenceHub objects; a user object keeps
+  // the hubs to notify, never the sockets themselves.
+  `CREATE TABLE hub_watchers (hub_id TEXT PRIMARY KEY, audience TEXT NOT NULL);`,
+  // Change-notification subscriptions that cover this user, and an outbox of
+  // notification jobs written with the change itself, so a crash between the
+  // change and the queue loses nothing (the alarm retries the outbox).
+  `CREATE TABLE subscribers (
+     subscription_id TEXT PRIMARY KEY,
+     app_id TEXT NOT NULL,
+     audience TEXT NOT NULL
+   );
+   CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, jobs TEXT NOT NULL);`,
+  // The fan-out tree (DESIGN.md, "Fan-out"): watchers and subscriptions are held by the user's
+  // relays, and the user's object keeps only which relay shards hold anyone, and an outbox of
+  // its changes, one row per change whatever the audience, until every relay has it. The
+  // tables they replace are dropped: hub registrations end with their sockets, and
+  // subscriptions live at most an hour (D16), so none outlives an upgrade by much.
+  `DROP TABLE hub_watchers;
+   DROP TABLE subscribers;
+   DROP TABLE outbox;
+   CREATE TABLE relay_shards (shard INTEGER PRIMARY KEY);
+   CREATE TABLE changes (sequence TEXT PRIMARY KEY, record TEXT NOT NULL);`,
+  // The status message expiry's digits below the millisecond, as the caller wrote them (D28).
+  `ALTER TABLE status_message ADD COLUMN expires_at_sub_ms TEXT;`,
+];
+
+/** True once anything was ever written: reads of an unwritten user must not create storage (D3). */
+export function schemaExists(sql: SqlStorage): boolean {
+  return (
+    sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").toArray().length > 0
+  );
+}
+
+/** Applies the changes not yet applied. */
+export function migrate(sql: SqlStorage): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)");
+  const applied = new Set(
+    sql
+      .exec<{ version: number }>("SELECT version FROM schema_migrations")
+      .toArray()
+      .map((r) => r.version),
+  );
+  MIGRATIONS.forEach((statement, index) => {
+    const version = index + 1;
+    if (applied.has(version)) return;
+    sql.exec(statement);
+    sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", version);
+  });
+}

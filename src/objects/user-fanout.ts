@@ -1,0 +1,186 @@
+import { CHANGES_PER_CALL, type ChangeRecord, shardOf } from "../domain/fanout";
+import type { Audience } from "../domain/model";
+import type { Env } from "../env";
+import { logError } from "../shared/log";
+import { fanoutRelayStub } from "./names";
+import type { PresenceStore } from "./presence-store";
+
+type Relay = ReturnType<typeof fanoutRelayStub>;
+
+/**
+ * The root of one user's fan-out tree (DESIGN.md, "Fan-out"), inside the user's object: which of
+ * the user's relay shards hold anyone (the `relay_shards` table), and the changes not yet handed
+ * to all of them (the `changes` table: one row per visible change, whatever the audience, written
+ * in the commit's transaction). Registrations of hubs and subscriptions pass through here to the
+ * relay of their shard. Its work per change is one call per shard that holds anyone: at most
+ * RELAY_SHARDS, whatever the audience.
+ */
+export class UserFanout {
+  /** The shards holding anyone (stored; loaded once). */
+  private shards: Set<number> | null = null;
+  /** Registrations in flight per shard: a shard is not given up while one may be adding to it. */
+  private readonly registering = new Map<number, number>();
+  /** The hand-over in progress: one at a time, so each relay gets the changes in order. */
+  private flushing: Promise<void> | null = null;
+
+  constructor(
+    private readonly env: Env,
+    private readonly sql: SqlStorage,
+    private readonly store: PresenceStore,
+    private readonly owner: {
+      tenantId: string;
+      userId: string;
+      source: { object: string; name: string };
+      /** A relay failed: the owner arms its alarm to send the changes again. */
+      retryLater: () => Promise<void>;
+      /** A shard emptied: the owner may now hold nothing at all (D29). */
+      emptied: () => Promise<void>;
+    },
+  ) {}
+
+  // --- registrations --------------------------------------------------------------------
+
+  watch(hub: string): Promise<void> {
+    return this.register(shardOf(hub), (relay) => relay.addWatcher(hub));
+  }
+
+  unwatch(hub: string): Promise<void> {
+    return this.unregister(shardOf(hub), (relay) => relay.removeWatcher(hub));
+  }
+
+  subscribe(subscriptionId: string, appId: string, audience: Audience): Promise<void> {
+    return this.register(shardOf(subscriptionId), (relay) => relay.addSubscriber(subscriptionId, appId, audience));
+  }
+
+  unsubscribe(subscriptionId: string): Promise<void> {
+    return this.unregister(shardOf(subscriptionId), (relay) => relay.removeSubscriber(subscriptionId));
+  }
+
+  // --- changes --------------------------------------------------------------------------
+
+  /** Whether anyone watches or subscribes, so a change has somewhere to go. */
+  hasAudience(): boolean {
+    return this.activeShards().size > 0;
+  }
+
+  /** Records a change for the relays; called in the commit's transaction. */
+  record(change: ChangeRecord): void {
+    this.sql.exec(
+      "INSERT OR REPLACE INTO changes (sequence, record) VALUES (?, ?)",
+      change.sequenceNumber,
+      JSON.stringify(change),
+    );
+  }
+
+  hasPending(): boolean {
+    return this.store.exists() && this.sql.exec("SELECT 1 FROM changes LIMIT 1").toArray().length > 0;
+  }
+
+  /** Nothing registered, nothing being registered, nothing to send. */
+  isIdle(): boolean {
+    return this.activeShards().size === 0 && [...this.registering.values()].every((n) => n === 0) && !this.hasPending();
+  }
+
+  /** After the owner deleted its storage. */
+  forget(): void {
+    this.shards = null;
+  }
+
+  /**
+   * Hands the recorded changes to every relay that holds anyone, oldest first, a batch at a
+   * time, all relays in parallel; a change is deleted once every relay has it. A relay that
+   * fails keeps the changes here for the owner's alarm to send again (relays drop repeats).
+   */
+  flush(): Promise<void> {
+    // Assigned before the loop can finish: `finally` runs a turn later even when nothing was
+    // pending, so a flush that ends at once never leaves a settled promise in place of none
+    // (which stopped every later flush).
+    this.flushing ??= this.sendPending().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  private async sendPending(): Promise<void> {
+    const { tenantId, userId, source } = this.owner;
+    try {
+      for (let batch = this.pending(); batch.length > 0; batch = this.pending()) {
+        const shards = [...this.activeShards()];
+        const answers = await Promise.allSettled(
+          shards.map((shard) => this.relay(shard).deliver(tenantId, userId, batch)),
+        );
+        let failed = false;
+        for (const [i, answer] of answers.entries()) {
+          if (answer.status === "rejected") {
+            failed = true;
+            logError(source, "relay delivery", answer.reason, { shard: shards[i] });
+          } else if (answer.value.size === 0) {
+            await this.shardEmptied(shards[i] as number);
+          }
+        }
+        if (failed) return await this.owner.retryLater();
+        this.sql.exec("DELETE FROM changes WHERE sequence <= ?", (batch.at(-1) as ChangeRecord).sequenceNumber);
+      }
+    } catch (error) {
+      logError(source, "fan-out", error);
+    }
+  }
+
+  private pending(): ChangeRecord[] {
+    if (!this.store.exists()) return [];
+    return this.sql
+      .exec<{ record: string }>("SELECT record FROM changes ORDER BY sequence LIMIT ?", CHANGES_PER_CALL)
+      .toArray()
+      .map((r) => JSON.parse(r.record) as ChangeRecord);
+  }
+
+  // --- shards ---------------------------------------------------------------------------
+
+  private relay(shard: number): Relay {
+    return fanoutRelayStub(this.env, this.owner.tenantId, this.owner.userId, shard);
+  }
+
+  private activeShards(): Set<number> {
+    this.shards ??= new Set(
+      this.store.exists()
+        ? this.sql
+            .exec<{ shard: number }>("SELECT shard FROM relay_shards")
+            .toArray()
+            .map((r) => r.shard)
+        : [],
+    );
+    return this.shards;
+  }
+
+  /**
+   * Marks the shard as holding someone before the relay is asked to add the registration, so a
+   * change committed meanwhile is recorded for it (the snapshot the owner takes after covers
+   * what came before).
+   */
+  private async register(shard: number, add: (relay: Relay) => Promise<{ size: number }>): Promise<void> {
+    this.registering.set(shard, (this.registering.get(shard) ?? 0) + 1);
+    try {
+      if (!this.activeShards().has(shard)) {
+        this.store.ensureSchema();
+        this.sql.exec("INSERT OR IGNORE INTO relay_shards (shard) VALUES (?)", shard);
+        this.activeShards().add(shard);
+      }
+      await add(this.relay(shard));
+    } finally {
+      this.registering.set(shard, (this.registering.get(shard) ?? 1) - 1);
+    }
+  }
+
+  private async unregister(shard: number, remove: (relay: Relay) => Promise<{ size: number }>): Promise<void> {
+    const { size } = await remove(this.relay(shard));
+    if (size === 0) await this.shardEmptied(shard);
+  }
+
+  /** A relay said it holds nobody: stop calling it, unless a registration may be adding to it now. */
+  private async shardEmptied(shard: number): Promise<void> {
+    if ((this.registering.get(shard) ?? 0) > 0 || !this.activeShards().has(shard)) return;
+    this.activeShards().delete(shard);
+    this.sql.exec("DELETE FROM relay_shards WHERE shard = ?", shard);
+    await this.owner.emptied();
+  }
+}
