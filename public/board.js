@@ -1,10 +1,10 @@
 // The presence board: sign in with a token, keep a roster of people, watch them live over one
 // socket, and set your own presence. Plain DOM; user text only ever goes in through textContent.
 import { ApiError, devTokensAvailable, fetchDevToken, Me } from "./api.js";
+import { GUID } from "./guid.js";
 import { PresenceWatch } from "./watch.js";
 import { dotKind, dotSvg, stateInWords, timeAgo, workLocationInWords } from "./words.js";
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** As many users as one watch socket may hold. */
 const MAX_PEOPLE = 650;
 const TOKEN_KEY = "presence-board:token";

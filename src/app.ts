@@ -1,4 +1,5 @@
 import { type Context, Hono } from "hono";
+import { readConfig } from "./config";
 import type { AppEnv } from "./http/context";
 import { cors } from "./http/cors";
 import { errorResponse, handleError, notFound } from "./http/errors";
@@ -34,7 +35,7 @@ export function buildApp() {
   app.use("*", cors);
   app.use("*", requestLimits);
   // Public keys that verify the validationTokens of rich notifications.
-  app.get(JWKS_PATH, async (c) => c.json(await validationTokenJwks(c.env.NOTIFICATION_SIGNING_KEY)));
+  app.get(JWKS_PATH, async (c) => c.json(await validationTokenJwks(readConfig(c.env).signingKey)));
   // Local development only (DEV_MODE): tokens for the presence board. Elsewhere a plain 404.
   app.route("/dev", devRoutes);
   app.route("/v1.0", api);

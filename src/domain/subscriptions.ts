@@ -1,6 +1,8 @@
-import * as ipaddr from "ipaddr.js";
 import { Temporal } from "temporal-polyfill";
 import { InvalidInput } from "./errors";
+import { isGuid } from "./ids";
+import type { Audience } from "./model";
+import { checkNotificationUrl } from "./notification-urls";
 
 /** Spec 5.1: one subscription covers at most 650 distinct users. */
 export const MAX_USERS_PER_SUBSCRIPTION = 650;
@@ -8,8 +10,6 @@ export const MAX_USERS_PER_SUBSCRIPTION = 650;
 export const MAX_SUBSCRIPTION_LIFETIME_MS = 60 * 60_000;
 export const CLIENT_STATE_MAX_LENGTH = 128;
 export const CERTIFICATE_ID_MAX_LENGTH = 128;
-/** D26: active subscriptions per (tenant, app) unless SUBSCRIPTIONS_PER_APP says otherwise. */
-export const MAX_SUBSCRIPTIONS_PER_APP_DEFAULT = 1000;
 
 /** Graph answers a quota with 403 and a message naming the limit that was reached. */
 export const subscriptionQuotaMessage = (limit: number) =>
@@ -17,7 +17,6 @@ export const subscriptionQuotaMessage = (limit: number) =>
 /** When the reauthorizationRequired lifecycle notification goes out: this long before expiry. */
 export const LIFECYCLE_NOTICE_MS = 5 * 60_000;
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SINGLE = /^\/?communications\/presences\/([^/?]+)$/i;
 const FILTER = /^\/?communications\/presences\?\$filter=\s*id\s+in\s*\((.*)\)\s*$/i;
 
@@ -36,7 +35,7 @@ export function parseSubscriptionResource(resource: string): string[] {
   }
   const single = SINGLE.exec(text);
   if (single?.[1]) {
-    if (!GUID.test(single[1])) throw new InvalidInput(`'${single[1]}' in resource is not a valid user id (a GUID).`);
+    if (!isGuid(single[1])) throw new InvalidInput(`'${single[1]}' in resource is not a valid user id (a GUID).`);
     return [single[1].toLowerCase()];
   }
   const filter = FILTER.exec(text);
@@ -52,7 +51,7 @@ export function parseSubscriptionResource(resource: string): string[] {
     if (!quoted)
       throw new InvalidInput(`Invalid filter clause: ids must be quoted, as in id in ('${item || "{id}"}').`);
     const id = quoted[1] ?? "";
-    if (!GUID.test(id)) throw new InvalidInput(`'${id}' in resource is not a valid user id (a GUID).`);
+    if (!isGuid(id)) throw new InvalidInput(`'${id}' in resource is not a valid user id (a GUID).`);
     ids.push(id.toLowerCase());
   }
   const distinct = [...new Set(ids)];
@@ -91,73 +90,173 @@ export function parseExpiration(text: string, now: number): number {
   return at;
 }
 
+/** A presence change-notification subscription as stored (spec 5.2). */
+export interface SubscriptionRecord {
+  id: string;
+  tenantId: string;
+  applicationId: string;
+  /** The delegated user who created it, or the application. */
+  creatorId: string;
+  /** Set for a delegated creator: that user sees their own presence as its owner (D9). */
+  ownerUserId: string | null;
+  resource: string;
+  canonicalResource: string;
+  userIds: string[];
+  changeType: "updated";
+  notificationUrl: string;
+  lifecycleNotificationUrl: string | null;
+  clientState: string | null;
+  expiresAt: number;
+  includeResourceData: boolean;
+  encryptionCertificate: string | null;
+  encryptionCertificateId: string | null;
+  latestSupportedTlsVersion: string;
+}
+
+/** Graph's DateTimeOffset with seven fractional digits. */
+export function graphDateTimeOffset(epochMs: number): string {
+  return `${new Date(epochMs).toISOString().slice(0, 23)}0000Z`;
+}
+
+/** The subscription resource as Graph returns it. */
+export function subscriptionView(s: SubscriptionRecord) {
+  return {
+    id: s.id,
+    resource: s.resource,
+    applicationId: s.applicationId,
+    changeType: s.changeType,
+    clientState: s.clientState,
+    notificationUrl: s.notificationUrl,
+    notificationQueryOptions: null,
+    lifecycleNotificationUrl: s.lifecycleNotificationUrl,
+    expirationDateTime: graphDateTimeOffset(s.expiresAt),
+    creatorId: s.creatorId,
+    includeResourceData: s.includeResourceData,
+    latestSupportedTlsVersion: s.latestSupportedTlsVersion,
+    encryptionCertificate: s.encryptionCertificate,
+    encryptionCertificateId: s.encryptionCertificateId,
+    notificationUrlAppId: null,
+  };
+}
+
+export function audienceForSubscription(s: SubscriptionRecord, userId: string): Audience {
+  return s.ownerUserId === userId ? "owner" : "other";
+}
+
+// --- commands: a validated body, as presence actions have (commands.ts) ---------------------
+
+const TLS_VERSIONS = ["v1_0", "v1_1", "v1_2", "v1_3"];
+
+/** What a POST /subscriptions body says, once checked (spec 5.1-5.3, D16, D25). */
+export interface CreateSubscriptionCommand {
+  resource: string;
+  userIds: string[];
+  canonicalResource: string;
+  notificationUrl: string;
+  lifecycleNotificationUrl: string | null;
+  clientState: string | null;
+  expiresAt: number;
+  includeResourceData: boolean;
+  /** The certificate of rich notifications, still to be parsed (it is X.509: notifications/certificate.ts). */
+  encryption: { encryptionCertificate: string; encryptionCertificateId: string } | null;
+  latestSupportedTlsVersion: string;
+}
+
+export interface CreateSubscriptionInput {
+  changeType: string;
+  notificationUrl: string;
+  resource: string;
+  expirationDateTime: string;
+  clientState?: string | null;
+  lifecycleNotificationUrl?: string | null;
+  includeResourceData?: boolean | null;
+  encryptionCertificate?: string | null;
+  encryptionCertificateId?: string | null;
+  latestSupportedTlsVersion?: string | null;
+}
+
+export function toCreateSubscriptionCommand(
+  body: CreateSubscriptionInput,
+  now: number,
+  trustedHosts: ReadonlySet<string>,
+): CreateSubscriptionCommand {
+  if (body.changeType !== "updated") {
+    throw new InvalidInput(`changeType '${body.changeType}' is not supported for presence: use 'updated'.`);
+  }
+  const userIds = parseSubscriptionResource(body.resource);
+  const expiresAt = parseExpiration(body.expirationDateTime, now);
+  if (body.clientState && body.clientState.length > CLIENT_STATE_MAX_LENGTH) {
+    throw new InvalidInput(`clientState may be at most ${CLIENT_STATE_MAX_LENGTH} characters.`);
+  }
+  const notificationUrl = checkNotificationUrl("notificationUrl", body.notificationUrl, trustedHosts);
+  const lifecycleNotificationUrl = body.lifecycleNotificationUrl
+    ? checkNotificationUrl("lifecycleNotificationUrl", body.lifecycleNotificationUrl, trustedHosts)
+    : null;
+  const tls = body.latestSupportedTlsVersion ?? "v1_2";
+  if (!TLS_VERSIONS.includes(tls)) {
+    throw new InvalidInput(`latestSupportedTlsVersion must be one of ${TLS_VERSIONS.join(", ")}.`);
+  }
+  return {
+    resource: body.resource,
+    userIds,
+    canonicalResource: canonicalResource(userIds),
+    notificationUrl,
+    lifecycleNotificationUrl,
+    clientState: body.clientState ?? null,
+    expiresAt,
+    includeResourceData: body.includeResourceData ?? false,
+    encryption: body.includeResourceData
+      ? encryptionFields(body.encryptionCertificate, body.encryptionCertificateId)
+      : null,
+    latestSupportedTlsVersion: tls,
+  };
+}
+
+export interface UpdateSubscriptionInput {
+  expirationDateTime?: string;
+  notificationUrl?: string;
+  encryptionCertificate?: string;
+  encryptionCertificateId?: string;
+}
+
 /**
- * Notification URLs must be https, and must not point into the service's own
- * network (D25): loopback, private, link-local, CGNAT and unique-local
- * addresses and `localhost` names are refused. The hosts an operator listed
- * (NOTIFICATION_HTTP_HOSTS) are trusted: they may use plain http and may be
- * private addresses (local development, a receiver beside the service).
+ * PATCH /subscriptions/{id} (spec 5.6): the subscription as it will be, and what must be
+ * checked before it is stored (a new URL's handshake, a new certificate's parse).
  */
-export function checkNotificationUrl(name: string, url: string, trustedHosts: ReadonlySet<string>): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new InvalidInput(`${name} '${url}' is not an absolute URL.`);
-  }
-  // The URL parser already lowercases the host and spells every IPv4 form (2130706433, 0x7f.1) as a.b.c.d.
-  const host = parsed.hostname;
-  const web = parsed.protocol === "https:" || parsed.protocol === "http:";
-  if (web && (trustedHosts.has(host) || trustedHosts.has(host.replace(/^\[(.*)\]$/, "$1")))) {
-    return parsed.toString();
-  }
-  if (web && isLocalNetworkHost(host)) {
-    throw new InvalidInput(
-      `${name} must not point at a loopback, private or link-local address, or at localhost ('${host}').`,
+export function toUpdateSubscriptionCommand(
+  body: UpdateSubscriptionInput,
+  current: SubscriptionRecord,
+  now: number,
+  trustedHosts: ReadonlySet<string>,
+): { next: SubscriptionRecord; newNotificationUrl: string | null; newCertificate: string | null } {
+  const next: SubscriptionRecord = { ...current };
+  if (body.expirationDateTime !== undefined) next.expiresAt = parseExpiration(body.expirationDateTime, now);
+  let newCertificate: string | null = null;
+  if (body.encryptionCertificate !== undefined || body.encryptionCertificateId !== undefined) {
+    Object.assign(
+      next,
+      encryptionFields(
+        body.encryptionCertificate ?? current.encryptionCertificate,
+        body.encryptionCertificateId ?? current.encryptionCertificateId,
+      ),
     );
+    newCertificate = next.encryptionCertificate;
   }
-  if (parsed.protocol === "https:") return parsed.toString();
-  throw new InvalidInput(
-    `${name} must use https${parsed.protocol === "http:" ? ` (plain http is not allowed for ${host})` : ""}.`,
-  );
+  let newNotificationUrl: string | null = null;
+  if (body.notificationUrl !== undefined) {
+    next.notificationUrl = checkNotificationUrl("notificationUrl", body.notificationUrl, trustedHosts);
+    if (next.notificationUrl !== current.notificationUrl) newNotificationUrl = next.notificationUrl;
+  }
+  return { next, newNotificationUrl, newCertificate };
 }
 
-/** Names that resolve to this machine (RFC 6761), with or without the root's trailing dot. */
-const LOCAL_NAMES = /^(?:.+\.)?localhost\.?$/;
-
-/**
- * True for `localhost` names and for IP literals that are not public unicast
- * addresses: ipaddr.js knows the special ranges (0/8, 10/8, 127/8, 100.64/10,
- * 169.254/16, 172.16/12, 192.168/16, broadcast, multicast, reserved; ::, ::1,
- * fc00::/7, fe80::/10, ...); an IPv4-mapped IPv6 address is judged by the
- * IPv4 address it carries.
- */
-export function isLocalNetworkHost(hostname: string): boolean {
-  if (LOCAL_NAMES.test(hostname)) return true;
-  const literal = hostname.replace(/^\[(.*)\]$/, "$1");
-  if (ipaddr.IPv4.isValidFourPartDecimal(literal)) return ipaddr.IPv4.parse(literal).range() !== "unicast";
-  if (!hostname.startsWith("[") || !ipaddr.IPv6.isValid(literal)) return false;
-  const address = ipaddr.IPv6.parse(literal);
-  if (address.isIPv4MappedAddress()) return address.toIPv4Address().range() !== "unicast";
-  // ::/96: ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d, which no public receiver uses.
-  if (address.parts.slice(0, 6).every((part) => part === 0)) return true;
-  return address.range() !== "unicast";
+function encryptionFields(certificate: string | null | undefined, certificateId: string | null | undefined) {
+  if (!certificate) {
+    throw new InvalidInput("includeResourceData needs encryptionCertificate (base64 X.509, RSA 2048-4096).");
+  }
+  if (!certificateId) throw new InvalidInput("includeResourceData needs encryptionCertificateId.");
+  if (certificateId.length > CERTIFICATE_ID_MAX_LENGTH) {
+    throw new InvalidInput(`encryptionCertificateId may be at most ${CERTIFICATE_ID_MAX_LENGTH} characters.`);
+  }
+  return { encryptionCertificate: certificate, encryptionCertificateId: certificateId };
 }
-
-/** The hosts an operator trusts as receivers (comma-separated), lowercased; `[::1]` and `::1` both work. */
-export function httpHostsFrom(setting: string | undefined): Set<string> {
-  return new Set(
-    (setting ?? "")
-      .split(",")
-      .map((h) => h.trim().toLowerCase())
-      .filter(Boolean),
-  );
-}
-
-/** Retries: first within about 5 s, doubling, at most 10 minutes apart (spec 5.5). */
-export function retryDelaySeconds(attempts: number): number {
-  return Math.min(600, 5 * 2 ** Math.max(0, attempts - 1));
-}
-
-/** After 4 hours of failed tries a notification is dropped (spec 5.5). */
-export const GIVE_UP_AFTER_MS = 4 * 60 * 60_000;

@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { parseUntrustedJson } from "../shared/untrusted-json";
 import { InvalidInput } from "./errors";
+import { GUID } from "./ids";
 
 /** The subprotocol a watcher negotiates; browsers send their token beside it as `bearer.<JWT>`. */
 export const WATCH_PROTOCOL = "presence.v1";
@@ -9,7 +10,6 @@ export const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024;
 /** As many users per socket as a Graph subscription may hold. */
 export const MAX_WATCHED_USERS = 650;
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const UserIds = v.pipe(
   v.array(v.pipe(v.string(), v.regex(GUID, "ids must be user ids (GUIDs)"))),
   v.minLength(1, "ids must not be empty"),

@@ -1,9 +1,10 @@
 import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from "jose";
+import { readConfig } from "../config";
 import type { Caller } from "../domain/caller";
+import { isGuid } from "../domain/ids";
 import type { Env } from "../env";
-import { commaSeparated } from "./config";
+import { logError } from "../shared/log";
 import { GraphError, unauthorized } from "./errors";
-import { isGuid } from "./ids";
 import { type CachedKeySet, JWKS_MIN_REFETCH_INTERVAL_MS, KeysUnavailable, keySetFor } from "./jwks";
 
 export type { Caller } from "../domain/caller";
@@ -83,21 +84,20 @@ interface AuthConfig {
 }
 
 function misconfigured(message: string): GraphError {
-  console.error(JSON.stringify({ level: "error", message }));
+  logError({ object: "auth" }, "misconfigured", undefined, { message });
   return new GraphError(500, "generalException", "The service's token verification is not configured.");
 }
 
 function authConfig(env: Env): AuthConfig {
+  const { hs256Secret, jwksUrl, issuers, audiences } = readConfig(env);
   const config: AuthConfig = {};
-  if (env.AUTH_HS256_SECRET) config.hs256Secret = hs256Key(env.AUTH_HS256_SECRET);
-  if (env.AUTH_JWKS_URL) {
-    const issuers = commaSeparated(env.AUTH_ISSUERS);
-    const audiences = commaSeparated(env.AUTH_AUDIENCE);
+  if (hs256Secret) config.hs256Secret = hs256Key(hs256Secret);
+  if (jwksUrl) {
     // Never accept provider tokens without both checks: any tenant's token for any app would pass.
     if (issuers.length === 0 || audiences.length === 0) {
       throw misconfigured("AUTH_JWKS_URL is set but AUTH_ISSUERS or AUTH_AUDIENCE is empty");
     }
-    config.provider = { keys: keySetFor(env.AUTH_JWKS_URL), issuers, audiences };
+    config.provider = { keys: keySetFor(jwksUrl), issuers, audiences };
   }
   if (!config.hs256Secret && !config.provider) {
     throw misconfigured("neither AUTH_HS256_SECRET nor AUTH_JWKS_URL is configured");
@@ -244,8 +244,10 @@ export const verifiedTokens = new VerifiedTokenCache({
 });
 
 /** The configuration is part of the key: a token is only as good as the keys and claims it was checked against. */
-export const verifiedTokenKey = (env: Env, token: string) =>
-  JSON.stringify([env.AUTH_HS256_SECRET, env.AUTH_JWKS_URL, env.AUTH_ISSUERS, env.AUTH_AUDIENCE, token]);
+export function verifiedTokenKey(env: Env, token: string): string {
+  const { hs256Secret, jwksUrl, issuers, audiences } = readConfig(env);
+  return JSON.stringify([hs256Secret, jwksUrl, issuers, audiences, token]);
+}
 
 /** Verifies `Authorization: Bearer <JWT>` and returns the caller, or throws a 401. */
 export async function authenticate(authorization: string | undefined, env: Env): Promise<Caller> {

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { commaSeparated } from "./config";
+import { readConfig } from "../config";
 import type { AppEnv } from "./context";
 
 const ALLOWED_METHODS = "GET, POST, PATCH, DELETE";
@@ -9,30 +9,30 @@ const ALLOWED_HEADERS = "Authorization, Content-Type, client-request-id, return-
 const EXPOSED_HEADERS = "request-id, client-request-id, Retry-After, WWW-Authenticate, Location";
 const PREFLIGHT_MAX_AGE_SECONDS = 7200;
 
-const patternCache = new Map<string, RegExp[]>();
+const patternCache = new WeakMap<readonly string[], RegExp[]>();
 
 /**
  * `CORS_ORIGINS` as patterns: exact origins, where `*` stands for one host
  * label or a port (`http://localhost:*`, `https://*.contoso.com`), never for
  * a dot or a slash, so it cannot stretch over another site's name.
  */
-function originPatterns(setting: string): RegExp[] {
-  let patterns = patternCache.get(setting);
+function originPatterns(origins: readonly string[]): RegExp[] {
+  let patterns = patternCache.get(origins);
   if (!patterns) {
-    patterns = commaSeparated(setting).map((origin) => {
+    patterns = origins.map((origin) => {
       const source = origin
         .split("*")
         .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
         .join("[a-z0-9-]+");
       return new RegExp(`^${source}$`, "i");
     });
-    patternCache.set(setting, patterns);
+    patternCache.set(origins, patterns);
   }
   return patterns;
 }
 
-export function isAllowedOrigin(origin: string, setting: string | undefined): boolean {
-  return setting !== undefined && originPatterns(setting).some((pattern) => pattern.test(origin));
+export function isAllowedOrigin(origin: string, origins: readonly string[]): boolean {
+  return originPatterns(origins).some((pattern) => pattern.test(origin));
 }
 
 /**
@@ -44,7 +44,7 @@ export function isAllowedOrigin(origin: string, setting: string | undefined): bo
  */
 export const cors: MiddlewareHandler<AppEnv> = async (c, next) => {
   const origin = c.req.header("origin");
-  const allowed = origin !== undefined && isAllowedOrigin(origin, c.env.CORS_ORIGINS);
+  const allowed = origin !== undefined && isAllowedOrigin(origin, readConfig(c.env).corsOrigins);
   if (c.req.method === "OPTIONS" && origin !== undefined && c.req.header("access-control-request-method")) {
     const headers: Record<string, string> = { Vary: "Origin" };
     if (allowed) {

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { InvalidInput } from "../domain/errors";
+import { logError } from "../shared/log";
 import type { AppEnv } from "./context";
 
 /** An error a client may see, rendered as the Graph error envelope (spec 4.1). */
@@ -54,13 +55,9 @@ export function handleError(error: Error, c: Context<AppEnv>): Response {
   if (error instanceof GraphError) return errorResponse(c, error);
   if (error instanceof InvalidInput) return errorResponse(c, badRequest(error.message));
   // Details go to the log only; the client gets a generic message.
-  console.error(
-    JSON.stringify({
-      level: "error",
-      requestId: c.get("requestId"),
-      route: `${c.req.method} ${new URL(c.req.url).pathname}`,
-      error: error.stack ?? String(error),
-    }),
-  );
+  logError({ object: "Worker" }, "unexpected error", error, {
+    requestId: c.get("requestId"),
+    route: `${c.req.method} ${new URL(c.req.url).pathname}`,
+  });
   return errorResponse(c, new GraphError(500, "generalException", "An unexpected error occurred. Please retry."));
 }

@@ -1,10 +1,5 @@
+import { isGuid } from "../domain/ids";
 import { badRequest } from "./errors";
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isGuid(value: string): boolean {
-  return GUID.test(value);
-}
 
 /** D2: user ids are GUIDs, matched case-insensitively and kept lower-case. */
 export function parseUserId(value: string): string {

@@ -1,4 +1,5 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWSHeaderParameters, errors as joseErrors } from "jose";
+import { logError } from "../shared/log";
 
 /** Keys are trusted this long before a routine re-fetch (rotations are caught sooner, by unknown `kid`). */
 export const JWKS_MAX_AGE_MS = 60 * 60_000;
@@ -66,14 +67,7 @@ export class CachedKeySet {
       this.lastAttemptFailed = false;
     } catch (error) {
       this.lastAttemptFailed = true;
-      console.error(
-        JSON.stringify({
-          level: "error",
-          message: "fetching the signing keys failed",
-          url: this.url,
-          error: String(error),
-        }),
-      );
+      logError({ object: "JWKS", name: this.url }, "fetching the signing keys failed", error);
     }
   }
 }

@@ -1,19 +1,10 @@
-import type { RequestKind, ThrottleLimits } from "../domain/throttle";
+import { readConfig } from "../config";
+import type { RequestKind } from "../domain/throttle";
 import type { Env } from "../env";
+import { appObjectName, appThrottleStub } from "../objects/names";
 import { logError } from "../shared/log";
 import type { Caller } from "./auth";
-import { positiveInteger } from "./config";
 import { GraphError } from "./errors";
-
-/** D20's numbers, per (tenant, app) and 30 s: the defaults when the bindings are unset. */
-export const DEFAULT_THROTTLE_LIMITS: ThrottleLimits = { reads: 1_500, all: 10_000 };
-
-export function throttleLimits(env: Env): ThrottleLimits {
-  return {
-    reads: positiveInteger(env.THROTTLE_READS_PER_30S, DEFAULT_THROTTLE_LIMITS.reads),
-    all: positiveInteger(env.THROTTLE_ALL_PER_30S, DEFAULT_THROTTLE_LIMITS.all),
-  };
-}
 
 const tooManyRequests = (retryAt: number) =>
   new GraphError(429, "TooManyRequests", "Too many requests from this application. Please retry after a while.", {
@@ -83,7 +74,7 @@ function rememberLease(key: string, granted: number, want: number, now: number):
  * their frames with this too (D27); HTTP routes use `throttle`.
  */
 export async function admit(env: Env, caller: Caller, kind: RequestKind): Promise<number | null> {
-  const name = `${caller.tenantId}:${caller.appId}`;
+  const name = appObjectName(caller.tenantId, caller.appId);
   const key = `${name}:${kind}`;
   const now = Date.now();
   const until = refusedUntil.get(key);
@@ -92,7 +83,7 @@ export async function admit(env: Env, caller: Caller, kind: RequestKind): Promis
     refusedUntil.delete(key);
   }
   if (takeFromLease(key, now)) return null;
-  const limits = throttleLimits(env);
+  const limits = readConfig(env).throttle;
   const leader = !asking.has(key);
   const want = leader
     ? nextWant(key, now, Math.max(1, Math.floor((kind === "read" ? limits.reads : limits.all) / 100)))
@@ -100,7 +91,7 @@ export async function admit(env: Env, caller: Caller, kind: RequestKind): Promis
   let retryAt: number | null;
   try {
     if (leader) asking.add(key);
-    const grant = await env.APP_THROTTLE.getByName(name).lease(kind, limits, want);
+    const grant = await appThrottleStub(env, caller.tenantId, caller.appId).lease(kind, limits, want);
     retryAt = grant.retryAt;
     if (retryAt === null && leader) rememberLease(key, grant.granted, want, now);
   } catch (error) {

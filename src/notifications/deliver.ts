@@ -1,16 +1,23 @@
-import { graphDateTimeOffset, type SubscriptionRecord } from "../domain/subscription-model";
-import { GIVE_UP_AFTER_MS, retryDelaySeconds } from "../domain/subscriptions";
+import { readConfig } from "../config";
+import { graphDateTimeOffset, type SubscriptionRecord } from "../domain/subscriptions";
 import type { Env } from "../env";
+import { appObjectName } from "../objects/names";
 import { logError } from "../shared/log";
 import { parseEncryptionCertificate } from "./certificate";
 import { encryptResourceData } from "./encrypt-resource-data";
 import { type ChangeJob, enqueueJobs, type NotificationJob, type SubscriberItem } from "./jobs";
 import { postToReceiver } from "./outbound";
-import { signValidationToken, VALIDATION_TOKEN_ISSUER_DEFAULT } from "./validation-tokens";
+import { signValidationToken } from "./validation-tokens";
 
-/** Spec 5.5: a 2xx within 3 s is a delivery; retries are given 10 s. */
-const FIRST_ATTEMPT_TIMEOUT_MS = 3_000;
+/** Spec 5.5: a 2xx within 3 s is a delivery (DELIVERY_TIMEOUT_MS); retries are given 10 s. */
 const RETRY_TIMEOUT_MS = 10_000;
+/** After 4 hours of failed tries a notification is dropped (spec 5.5). */
+export const GIVE_UP_AFTER_MS = 4 * 60 * 60_000;
+
+/** Retries: first within about 5 s, doubling, at most 10 minutes apart (spec 5.5). */
+export function retryDelaySeconds(attempts: number): number {
+  return Math.min(600, 5 * 2 ** Math.max(0, attempts - 1));
+}
 
 type Item = Record<string, unknown>;
 
@@ -29,12 +36,12 @@ const attemptsOf = (message: Message<NotificationJob>) => (message.body.priorAtt
 function entriesOf(message: Message<NotificationJob>): Entry[] {
   const job = message.body;
   if (job.kind === "lifecycle") {
-    return [{ message, subscriptionId: job.subscriptionId, registry: `${job.tenantId}:${job.appId}` }];
+    return [{ message, subscriptionId: job.subscriptionId, registry: appObjectName(job.tenantId, job.appId) }];
   }
   return job.items.map((subscriber) => ({
     message,
     subscriptionId: subscriber.subscriptionId,
-    registry: `${job.tenantId}:${subscriber.appId}`,
+    registry: appObjectName(job.tenantId, subscriber.appId),
     subscriber,
   }));
 }
@@ -200,11 +207,12 @@ async function lookUpSubscriptions(entries: readonly Entry[], env: Env) {
 /** POSTs one payload; null when delivered, else what went wrong (for the log line of a drop). */
 async function post(url: string, pending: Pending, env: Env): Promise<string | null> {
   const firstTry = pending.entries.every((e) => attemptsOf(e.message) <= 1);
-  const timeout = firstTry ? Number(env.DELIVERY_TIMEOUT_MS ?? FIRST_ATTEMPT_TIMEOUT_MS) : RETRY_TIMEOUT_MS;
+  const config = readConfig(env);
+  const timeout = firstTry ? config.firstDeliveryTimeoutMs : RETRY_TIMEOUT_MS;
   const body: Record<string, unknown> = { value: pending.items };
   if (pending.tokenFor.size > 0) {
-    const key = env.NOTIFICATION_SIGNING_KEY;
-    const issuer = env.VALIDATION_TOKEN_ISSUER ?? VALIDATION_TOKEN_ISSUER_DEFAULT;
+    const key = config.signingKey;
+    const issuer = config.validationTokenIssuer;
     // Graph sends null when it could not make tokens; so do we without a signing key.
     body.validationTokens = key
       ? await Promise.all(

@@ -1,8 +1,5 @@
 import { postToReceiver } from "./outbound";
 
-/** Graph gives an endpoint 10 s to echo the validation token (spec 5.3). */
-export const VALIDATION_TIMEOUT_MS_DEFAULT = 10_000;
-
 /**
  * D25: how much of the endpoint's answer is read. The token is about 110
  * characters, so a longer answer cannot be the echo (only whitespace around it

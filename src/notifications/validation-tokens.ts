@@ -4,7 +4,6 @@ import { calculateJwkThumbprint, importJWK, type JWK, SignJWT } from "jose";
 export const CHANGE_TRACKING_APP_ID = "0bf30f3b-4a52-48df-9a82-234910c4a086";
 /** Where the public keys that verify validationTokens are served (no token needed). */
 export const JWKS_PATH = "/.well-known/jwks.json";
-export const VALIDATION_TOKEN_ISSUER_DEFAULT = "urn:graph-presence-edge";
 
 interface SigningKey {
   key: CryptoKey;

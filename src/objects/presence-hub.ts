@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { readConfig } from "../config";
 import { type Caller, deserializeCaller, isSamePrincipal, serializeCaller } from "../domain/caller";
 import type { WatchDelivery } from "../domain/fanout";
 import { audienceFor, canRead } from "../domain/permissions";
@@ -6,7 +7,6 @@ import { padSequenceNumber } from "../domain/sequence-number";
 import { errorMessage, MAX_WATCHED_USERS, parseClientMessage, type WatchErrorCode } from "../domain/watch-messages";
 import type { Env } from "../env";
 import { authenticate, CLOCK_SKEW_SECONDS } from "../http/auth";
-import { positiveInteger } from "../http/config";
 import { admit } from "../http/throttle";
 import { logError, objectSource } from "../shared/log";
 import { mapWithConcurrency } from "../shared/map-with-concurrency";
@@ -18,8 +18,6 @@ import { acceptWatchSocket, closeQuietly, HUB_FULL_HEADER, sendOrDrop, WATCH_HEA
 const REGISTRATION_CONCURRENCY = 32;
 /** D27: a socket that sends more invalid frames than this in a minute is closed. */
 const INVALID_FRAMES_PER_MINUTE = 100;
-/** Sockets one hub holds at most, unless configured (WATCH_SOCKETS_PER_HUB). */
-export const DEFAULT_SOCKETS_PER_HUB = 4_000;
 
 /** What each socket carries through hibernation. */
 interface SocketAttachment {
@@ -92,8 +90,7 @@ export class PresenceHub extends DurableObject<Env> {
     try {
       const callerText = request.headers.get(WATCH_HEADERS.caller);
       if (callerText === null) return new Response("Expected a socket from the watch route", { status: 426 });
-      const capacity = positiveInteger(this.env.WATCH_SOCKETS_PER_HUB, DEFAULT_SOCKETS_PER_HUB);
-      if (this.ctx.getWebSockets().length >= capacity) {
+      if (this.ctx.getWebSockets().length >= readConfig(this.env).socketsPerHub) {
         return new Response("This hub is full", { status: 503, headers: { [HUB_FULL_HEADER]: "1" } });
       }
       const caller = deserializeCaller(callerText);

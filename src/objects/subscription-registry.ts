@@ -1,9 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { chunk } from "../domain/fanout";
-import { audienceForSubscription, type SubscriptionRecord } from "../domain/subscription-model";
-import { LIFECYCLE_NOTICE_MS } from "../domain/subscriptions";
+import { audienceForSubscription, LIFECYCLE_NOTICE_MS, type SubscriptionRecord } from "../domain/subscriptions";
 import type { Env } from "../env";
 import { enqueueJobs } from "../notifications/jobs";
+import { logError, objectSource } from "../shared/log";
 import { mapWithConcurrency } from "../shared/map-with-concurrency";
 import { userPresenceStub } from "./names";
 
@@ -131,7 +131,17 @@ export class SubscriptionRegistry extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    const now = Date.now();
+    try {
+      await this.sendNoticesAndExpire(Date.now());
+    } catch (error) {
+      logError(objectSource("SubscriptionRegistry", this.ctx), "alarm", error);
+      // Rethrown so the runtime retries the alarm (at-least-once; each step is idempotent).
+      throw error;
+    }
+  }
+
+  /** Lifecycle notices that are due (5 minutes before expiry), then expired subscriptions, then the next alarm. */
+  private async sendNoticesAndExpire(now: number): Promise<void> {
     const due = this.sql
       .exec<Row>(
         "SELECT json FROM subscriptions WHERE notice_at IS NOT NULL AND notice_at <= ? AND expires_at > ?",

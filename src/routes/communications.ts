@@ -1,10 +1,10 @@
 import type { Context } from "hono";
+import { isGuid } from "../domain/ids";
 import { GetPresencesByUserIdBody } from "../domain/schemas";
 import { readJsonBody } from "../http/body";
 import { requireCaller } from "../http/caller";
 import type { AppEnv } from "../http/context";
 import { badRequest } from "../http/errors";
-import { isGuid } from "../http/ids";
 import { assertCanReadMany, audienceFor } from "../http/permissions";
 import { selectedProperties } from "../http/query-options";
 import { serviceRoot } from "../http/service-root";

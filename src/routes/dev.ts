@@ -1,6 +1,7 @@
 import { type Context, Hono } from "hono";
 import { SignJWT } from "jose";
 import * as v from "valibot";
+import { readConfig } from "../config";
 import DEV_IDENTITY from "../dev/identity.json";
 import { readJsonBody } from "../http/body";
 import type { AppEnv } from "../http/context";
@@ -19,7 +20,8 @@ const DevTokenBody = v.strictObject({ userId: v.nullish(v.string()) });
  * it is the same 404 as any unknown route.
  */
 function devTokenSecret(c: Context<AppEnv>): string | null {
-  return c.env.DEV_MODE === "true" && c.env.AUTH_HS256_SECRET ? c.env.AUTH_HS256_SECRET : null;
+  const { devTokens, hs256Secret } = readConfig(c.env);
+  return devTokens && hs256Secret ? hs256Secret : null;
 }
 
 export const devRoutes = new Hono<AppEnv>({ strict: false });

@@ -1,9 +1,9 @@
 import type { Context } from "hono";
+import { readConfig } from "../config";
 import { type Caller, serializeCaller } from "../domain/caller";
 import { padSequenceNumber } from "../domain/sequence-number";
 import { WATCH_PROTOCOL } from "../domain/watch-messages";
 import { requireCaller } from "../http/caller";
-import { positiveInteger } from "../http/config";
 import type { AppEnv } from "../http/context";
 import { badRequest, GraphError } from "../http/errors";
 import { assertCanRead, audienceFor, targetUserId } from "../http/permissions";
@@ -13,12 +13,6 @@ import type { UserIdOf } from "./presence";
 
 type Ctx = Context<AppEnv>;
 
-/**
- * Hubs in each group of a tenant's region, unless configured (WATCH_HUBS_PER_REGION). Few hubs
- * per group keep a popular user's watchers in few hubs: a change then costs few calls (measured
- * locally with 500 watchers: 4 hubs put a change 30% closer to the floor than 16 did).
- */
-export const DEFAULT_HUBS_PER_GROUP = 4;
 /** Groups a region may grow to: sockets fill the first group of hubs, then spill to the next. */
 const HUB_GROUPS = 256;
 /** Random hubs tried in a group before the next group is tried. */
@@ -76,7 +70,7 @@ async function openOnHub(c: Ctx, caller: Caller, viaSubprotocol: boolean, single
   const headers = new Headers({ upgrade: "websocket", [WATCH_HEADERS.caller]: serializeCaller(caller), ...single });
   if (viaSubprotocol) headers.set(WATCH_HEADERS.subprotocol, "1");
   const region = String((c.req.raw.cf as { continent?: unknown } | undefined)?.continent ?? "any").toLowerCase();
-  const perGroup = positiveInteger(c.env.WATCH_HUBS_PER_REGION, DEFAULT_HUBS_PER_GROUP);
+  const perGroup = readConfig(c.env).hubsPerGroup;
   // A large tenant's first groups are full: start where this isolate last found room.
   const key = `${caller.tenantId}:${region}`;
   const known = firstOpenGroup.get(key);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { commaSeparated } from "../../src/config";
 import type { Env } from "../../src/env";
 import { isAllowedOrigin } from "../../src/http/cors";
 import { callWith, newUserId, userToken } from "../helpers";
@@ -48,7 +49,7 @@ describe("CORS", () => {
   });
 
   it("matches origins exactly, with * for one host label or a port", () => {
-    const setting = CORS.CORS_ORIGINS;
+    const setting = commaSeparated(CORS.CORS_ORIGINS);
     expect(isAllowedOrigin("http://localhost:8787", setting)).toBe(true);
     expect(isAllowedOrigin("http://LOCALHOST:3000", setting)).toBe(true);
     expect(isAllowedOrigin("http://localhost", setting)).toBe(false);

@@ -1,10 +1,15 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { checkNotificationUrl, httpHostsFrom } from "../../src/domain/subscriptions";
+import { readConfig } from "../../src/config";
+import { checkNotificationUrl } from "../../src/domain/notification-urls";
 import worker from "../../src/index";
 import type { NotificationJob } from "../../src/notifications/jobs";
 import { APP, appToken, call, callWith, expectGraphError, newUserId, TENANT } from "../helpers";
+
+/** NOTIFICATION_HTTP_HOSTS as the service reads it. */
+const trustedHosts = (setting: string) =>
+  readConfig({ ...env, NOTIFICATION_HTTP_HOSTS: setting }).notificationHttpHosts;
 
 // D25: calls to receivers never follow redirects, never reach private
 // addresses that an operator did not allow, and a validation handshake reads
@@ -222,7 +227,7 @@ describe("redirects are never followed (D25)", () => {
 });
 
 describe("private addresses are refused at subscribe time (D25)", () => {
-  const hosts = httpHostsFrom("receiver.test,lifecycle.test");
+  const hosts = trustedHosts("receiver.test,lifecycle.test");
   const refused = [
     "https://127.0.0.1:8443/hook",
     "https://127.255.255.254/",
@@ -278,11 +283,11 @@ describe("private addresses are refused at subscribe time (D25)", () => {
   });
 
   it("accepts a private host the operator listed, over http and https", () => {
-    const listed = httpHostsFrom("127.0.0.1, [::1], localhost");
+    const listed = trustedHosts("127.0.0.1, [::1], localhost");
     for (const url of ["http://127.0.0.1:8787/hook", "https://127.0.0.1/", "https://[::1]/", "https://localhost/"]) {
       expect(checkNotificationUrl("notificationUrl", url, listed)).toBe(new URL(url).toString());
     }
-    expect(checkNotificationUrl("notificationUrl", "https://[::1]/", httpHostsFrom("::1"))).toBe("https://[::1]/");
+    expect(checkNotificationUrl("notificationUrl", "https://[::1]/", trustedHosts("::1"))).toBe("https://[::1]/");
     // Listing one address allows that one only, not its neighbours or other spellings of a range.
     expect(() => checkNotificationUrl("notificationUrl", "https://127.0.0.2/", listed)).toThrow(/loopback/);
   });

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { SubscriptionRecord } from "../../src/domain/subscription-model";
+import type { SubscriptionRecord } from "../../src/domain/subscriptions";
 import { appToken, call, callWith, expectGraphError, newUserId, TENANT } from "../helpers";
 import { WebhookReceiver } from "../webhooks";
 

@@ -1,9 +1,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { DEFAULT_THROTTLE_LIMITS, readConfig } from "../../src/config";
 import { THROTTLE_WINDOW_MS } from "../../src/domain/throttle";
 import type { Env } from "../../src/env";
-import { DEFAULT_THROTTLE_LIMITS, throttleLimits } from "../../src/http/throttle";
 import { type CallOptions, callWith, expectGraphError, freezeClockAt, newUserId, token } from "../helpers";
 
 // Small limits through the bindings (never by changing the production defaults),
@@ -139,13 +139,12 @@ describe("throttling per (tenant, app) (D20)", () => {
   });
 
   it("uses D20's numbers unless the bindings say otherwise", () => {
+    const limits = (bindings: Partial<typeof env>) => readConfig({ ...env, ...bindings }).throttle;
     expect(DEFAULT_THROTTLE_LIMITS).toEqual({ reads: 1500, all: 10000 });
-    expect(throttleLimits({ ...env, THROTTLE_READS_PER_30S: undefined, THROTTLE_ALL_PER_30S: undefined })).toEqual(
+    expect(limits({ THROTTLE_READS_PER_30S: undefined, THROTTLE_ALL_PER_30S: undefined })).toEqual(
       DEFAULT_THROTTLE_LIMITS,
     );
-    expect(throttleLimits({ ...env, THROTTLE_READS_PER_30S: "0", THROTTLE_ALL_PER_30S: "lots" })).toEqual(
-      DEFAULT_THROTTLE_LIMITS,
-    );
-    expect(throttleLimits({ ...env, ...SMALL })).toEqual({ reads: 5, all: 8 });
+    expect(limits({ THROTTLE_READS_PER_30S: "0", THROTTLE_ALL_PER_30S: "lots" })).toEqual(DEFAULT_THROTTLE_LIMITS);
+    expect(limits(SMALL)).toEqual({ reads: 5, all: 8 });
   });
 });
