@@ -1,0 +1,128 @@
+import { runInDurableObject } from "cloudflare:test";
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { RELAY_SHARDS } from "../../src/domain/fanout";
+import { FanoutRelay } from "../../src/objects/fanout-relay";
+import { PresenceHub } from "../../src/objects/presence-hub";
+import { appToken, call, hubWatches, newUserId, userObject } from "../helpers";
+import { openWatch, settleEvents, type TestSocket } from "../sockets";
+import { WebhookReceiver } from "../webhooks";
+
+// What a change costs, counted: the numbers the cost model of docs/scaling.md
+// (scripts/scaling.mjs) is built on. If one of these moves, the model moves with it.
+
+let receiver: WebhookReceiver;
+beforeEach(() => {
+  receiver = new WebhookReceiver().install();
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+afterAll(() => settleEvents(500));
+
+const reader = () => appToken(["Presence.Read.All"]);
+
+async function setStatus(user: string, content: string) {
+  const response = await call(`/v1.0/users/${user}/presence/setStatusMessage`, {
+    token: await appToken(),
+    body: { statusMessage: { message: { content } } },
+  });
+  expect(response.status).toBe(200);
+}
+
+/** Counts the SQLite rows the user's object writes from now on (every statement of its store and fan-out). */
+async function countRowsWritten(user: string): Promise<() => number> {
+  const cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
+  await runInDurableObject(userObject(user), (_instance, state) => {
+    const sql = state.storage.sql;
+    const exec = sql.exec.bind(sql);
+    sql.exec = ((query: string, ...bindings: SqlStorageValue[]) => {
+      const cursor = exec(query, ...bindings);
+      cursors.push(cursor);
+      return cursor;
+    }) as typeof sql.exec;
+  });
+  return () => cursors.reduce((sum, cursor) => sum + cursor.rowsWritten, 0);
+}
+
+async function watchers(user: string, count: number): Promise<TestSocket[]> {
+  const sockets: TestSocket[] = [];
+  for (let i = 0; i < count; i++) {
+    const { socket } = await openWatch(`/v1.0/users/${user}/presence/watch`, { token: await reader() });
+    if (!socket) throw new Error("no socket");
+    await socket.next();
+    sockets.push(socket);
+  }
+  return sockets;
+}
+
+async function subscriptions(user: string, count: number) {
+  const token = await reader();
+  for (let i = 0; i < count; i++) {
+    const response = await call(`/v1.0/subscriptions`, {
+      method: "POST",
+      token,
+      body: {
+        changeType: "updated",
+        notificationUrl: `http://receiver.test/costs/${i}`,
+        resource: `/communications/presences/${user}`,
+        expirationDateTime: new Date(Date.now() + 50 * 60_000).toISOString(),
+      },
+    });
+    expect(response.status).toBe(201);
+  }
+}
+
+/** Waits (bounded) until every socket has a message of the change. */
+async function everyoneHas(sockets: TestSocket[]) {
+  for (const socket of sockets) await socket.nextOf("presence");
+}
+
+describe("what one visible change costs", () => {
+  it("in the user's object: the same rows written whatever the audience", async () => {
+    const alone = newUserId();
+    const watched = newUserId();
+    const popular = newUserId();
+    for (const user of [alone, watched, popular]) await setStatus(user, "before");
+    const one = await watchers(watched, 1);
+    // The tests' hubs hold 3 sockets each: 24 sockets are 8 hubs, with 20 subscriptions beside them.
+    const many = await watchers(popular, 24);
+    await subscriptions(popular, 20);
+
+    const rows: Record<string, number> = {};
+    for (const [name, user, sockets] of [
+      ["alone", alone, []],
+      ["watched", watched, one],
+      ["popular", popular, many],
+    ] as const) {
+      const written = await countRowsWritten(user);
+      await setStatus(user, `changed ${name}`);
+      await everyoneHas([...sockets]);
+      await settleEvents(100);
+      rows[name] = written();
+    }
+    // SQLite counts a replaced row as two writes: the status message and the three version keys
+    // make 7. With an audience, the change's record adds 3 (written, then deleted once the relays
+    // have it), the same for one watcher as for 24 sockets and 20 subscriptions.
+    expect(rows).toEqual({ alone: 7, watched: 10, popular: 10 });
+    for (const socket of [...one, ...many]) socket.close();
+  }, 120_000);
+
+  it("in calls: the user's object calls at most one relay per shard, and each hub is called once", async () => {
+    const user = newUserId();
+    await setStatus(user, "before");
+    const sockets = await watchers(user, 30);
+    await subscriptions(user, 30);
+    const relayCalls = vi.spyOn(FanoutRelay.prototype, "deliver");
+    const hubCalls = vi.spyOn(PresenceHub.prototype, "deliver");
+    await setStatus(user, "counted");
+    await everyoneHas(sockets);
+    await settleEvents(100);
+    // 30 sockets in hubs of 3 are 10 hubs or more; 30 subscriptions spread over the shards as well.
+    const hubs = new Set((await hubWatches()).filter((w) => w.userId === user).map((w) => w.hub));
+    expect(hubs.size).toBeGreaterThanOrEqual(10);
+    expect(relayCalls.mock.calls.length).toBeLessThanOrEqual(RELAY_SHARDS);
+    expect(relayCalls.mock.calls.length).toBeGreaterThan(1);
+    expect(hubCalls.mock.calls.length).toBe(hubs.size);
+    for (const socket of sockets) socket.close();
+  }, 120_000);
+});
