@@ -21,16 +21,13 @@ const INVALID_FRAMES_PER_MINUTE = 100;
 
 /** What each socket carries through hibernation. */
 interface SocketAttachment {
-  /** The socket's id, also its tag. */
+  /** The socket's id: its watches name it. */
   id: string;
   /** The caller whose token opened (or last reauthorized) the socket, serialized. */
   caller: string;
   /** A single-user socket watches this user for its whole life; a multi-user socket has none. */
   user?: string;
 }
-
-/** A watched user's newest presence here. */
-type Latest = WatchDelivery;
 
 /**
  * One hub of a tenant's pool, named `{tenantId}:{region}:{index}` (names.ts), holding many
@@ -57,7 +54,7 @@ export class PresenceHub extends DurableObject<Env> {
    * and after hibernation the rows' floors and the relay's own record of what each hub has keep
    * the order; a new socket then asks the user's object once.
    */
-  private readonly latest = new Map<string, Latest>();
+  private readonly latest = new Map<string, WatchDelivery>();
   /** Which socket watches which user: stored, and indexed in memory (hub-watches.ts). */
   private readonly watches: HubWatches;
   /** The open sockets by id, built from the runtime's list once after a wake (a tag lookup per send cost more). */
@@ -99,7 +96,7 @@ export class PresenceHub extends DurableObject<Env> {
       this.ensureSchema();
       this.sql.exec("INSERT INTO sockets (id, expires_at) VALUES (?, ?)", attachment.id, lifeEnd(caller));
       await this.armAlarm();
-      return await acceptWatchSocket(this.ctx, request, { tags: [attachment.id], attachment }, async (socket) => {
+      return await acceptWatchSocket(this.ctx, request, { attachment }, async (socket) => {
         this.socketMap().set(attachment.id, socket);
         if (user === undefined) return;
         const since = request.headers.get(WATCH_HEADERS.since);

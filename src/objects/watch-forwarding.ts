@@ -42,20 +42,20 @@ export function closeQuietly(ws: WebSocket, code: number, reason?: string): void
 
 /**
  * The one way an object accepts a watch socket forwarded by a watch route: for hibernation,
- * with its tags and attachment, `onAccepted` sending what it must say first, and the
- * `presence.v1` subprotocol answered when the client offered it. Anything but an upgrade is 426.
+ * with its attachment, `onAccepted` sending what it must say first, and the `presence.v1`
+ * subprotocol answered when the client offered it. Anything but an upgrade is 426.
  */
 export async function acceptWatchSocket(
   ctx: DurableObjectState,
   request: Request,
-  options: { tags?: string[]; attachment?: unknown },
+  options: { attachment?: unknown },
   onAccepted: (socket: WebSocket) => Promise<void> | void = () => {},
 ): Promise<Response> {
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return new Response("Expected a WebSocket upgrade from the watch route", { status: 426 });
   }
   const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-  ctx.acceptWebSocket(server, options.tags);
+  ctx.acceptWebSocket(server);
   if (options.attachment !== undefined) server.serializeAttachment(options.attachment);
   await onAccepted(server);
   const headers: Record<string, string> = {};
