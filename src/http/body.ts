@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { concatBytes } from "../shared/bytes";
 import { parseUntrustedJson } from "../shared/untrusted-json";
 import { badRequest, GraphError } from "./errors";
 
@@ -43,13 +44,7 @@ async function readStreamed(body: ReadableStream<Uint8Array>): Promise<Uint8Arra
     }
     chunks.push(value);
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return concatBytes(chunks, total);
 }
 
 /**

@@ -1,3 +1,5 @@
+import { concatBytes } from "../shared/bytes";
+
 /**
  * What a receiver did with one POST (D25). A redirect is an ordinary answer
  * with its 3xx status: it is never followed, so it counts as a failure
@@ -80,11 +82,5 @@ async function readCapped(response: Response, max: number, deadline: Promise<nev
     // Not awaited: a stalled source may never settle its cancel either.
     void reader.cancel().catch(() => {});
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return concatBytes(chunks, total);
 }
