@@ -5,7 +5,7 @@ import { appObjectName } from "../objects/names";
 import { logError } from "../shared/log";
 import { parseEncryptionCertificate } from "./certificate";
 import { encryptResourceData } from "./encrypt-resource-data";
-import { type ChangeJob, enqueueJobs, type NotificationJob, type SubscriberItem } from "./jobs";
+import { type ChangeJob, currentJob, enqueueJobs, type NotificationJob, type SubscriberItem } from "./jobs";
 import { postToReceiver } from "./outbound";
 import { signValidationToken } from "./validation-tokens";
 
@@ -34,7 +34,7 @@ interface Entry {
 const attemptsOf = (message: Message<NotificationJob>) => (message.body.priorAttempts ?? 0) + message.attempts;
 
 function entriesOf(message: Message<NotificationJob>): Entry[] {
-  const job = message.body;
+  const job = currentJob(message.body);
   if (job.kind === "lifecycle") {
     return [{ message, subscriptionId: job.subscriptionId, registry: appObjectName(job.tenantId, job.appId) }];
   }
@@ -105,7 +105,7 @@ export async function deliverNotifications(batch: MessageBatch<NotificationJob>,
   const subscriptions = await lookUpSubscriptions(entries, env);
   const byUrl = new Map<string, Pending>();
   for (const entry of entries) {
-    const job = entry.message.body;
+    const job = currentJob(entry.message.body);
     const s = subscriptions.get(entry.subscriptionId);
     const url = job.kind === "change" ? s?.notificationUrl : s?.lifecycleNotificationUrl;
     // Deleted or expired meanwhile: nothing more is sent for it (D16).
@@ -153,7 +153,7 @@ async function settleMessage(
     return;
   }
   const { entries: failed, status: lastStatus } = failure;
-  const job = message.body;
+  const job = currentJob(message.body);
   if (now - job.firstAttemptAt >= GIVE_UP_AFTER_MS) {
     logError({ object: "queue consumer" }, "notification dropped", undefined, {
       reason: "undelivered for 4 hours",

@@ -39,6 +39,36 @@ export type NotificationJob =
 
 export type ChangeJob = Extract<NotificationJob, { kind: "change" }>;
 
+/** A change job as versions before the fan-out tree wrote it: one subscription, one view. */
+interface LegacyChangeJob {
+  kind: "change";
+  tenantId: string;
+  appId: string;
+  subscriptionId: string;
+  userId: string;
+  presence: PresenceView & { id: string };
+  firstAttemptAt: number;
+}
+
+/**
+ * A job as the consumer reads it: today's shape, or one written before the fan-out tree (still on
+ * the queue, or in an upgraded object's outbox), turned into today's. The old job carried the view
+ * of its subscriber's audience without naming it; "other" is the reading that shows no more.
+ */
+export function currentJob(body: NotificationJob | LegacyChangeJob): NotificationJob {
+  if (body.kind !== "change" || "items" in body) return body;
+  const { id: _id, ...view } = body.presence;
+  return {
+    kind: "change",
+    tenantId: body.tenantId,
+    userId: body.userId,
+    sequenceNumber: body.presence.sequenceNumber,
+    views: { other: view },
+    items: [{ subscriptionId: body.subscriptionId, appId: body.appId, audience: "other" }],
+    firstAttemptAt: body.firstAttemptAt,
+  };
+}
+
 /** The jobs of one change for `subscribers`: a few subscriptions each, with only the views they need. */
 export function changeJobs(
   tenantId: string,

@@ -100,7 +100,16 @@ export class PresenceHub extends DurableObject<Env> {
         this.socketMap().set(attachment.id, socket);
         if (user === undefined) return;
         const since = request.headers.get(WATCH_HEADERS.since);
-        await this.subscribe(socket, attachment.id, caller, [user], since === null ? {} : { [user]: since }, false);
+        const failed = await this.subscribe(
+          socket,
+          attachment.id,
+          caller,
+          [user],
+          since ? { [user]: since } : {},
+          false,
+        );
+        // A socket that watches one user and cannot watch it has nothing to do: the client reconnects.
+        if (failed.size > 0) closeQuietly(socket, 1011, "try again");
       });
     } catch (error) {
       logError(this.source, "watch socket", error);
@@ -239,6 +248,7 @@ export class PresenceHub extends DurableObject<Env> {
    * Watches `ids` on the socket. Each user's rows are written first, held back from deliveries
    * until the user's presence is known (the snapshot a registration returns, or what this hub
    * already has), so a change arriving meanwhile is neither lost nor sent before the snapshot.
+   * Returns the users it could not watch.
    */
   private async subscribe(
     ws: WebSocket,
@@ -247,7 +257,7 @@ export class PresenceHub extends DurableObject<Env> {
     ids: readonly string[],
     since: Record<string, string>,
     confirm: boolean,
-  ): Promise<void> {
+  ): Promise<ReadonlySet<string>> {
     const watched = this.usersOf(socketId);
     const fresh = [...new Set(ids.map((id) => id.toLowerCase()))].filter((id) => !watched.has(id));
     if (watched.size + fresh.length > MAX_WATCHED_USERS) {
@@ -258,7 +268,7 @@ export class PresenceHub extends DurableObject<Env> {
           `A socket may watch at most ${MAX_WATCHED_USERS} users; this would make ${watched.size + fresh.length}. Nothing was subscribed.`,
         ),
       );
-      return;
+      return new Set(fresh);
     }
     const forbidden = fresh.filter((id) => !canRead(caller, id));
     if (forbidden.length > 0) {
@@ -268,7 +278,7 @@ export class PresenceHub extends DurableObject<Env> {
           ids: forbidden,
         }),
       );
-      return;
+      return new Set(forbidden);
     }
     const resumeFrom = new Map(Object.entries(since).map(([id, seq]) => [id.toLowerCase(), padSequenceNumber(seq)]));
     for (const id of fresh) this.watches.add(id, socketId, { audience: audienceFor(caller, id), floor: WAITING });
@@ -303,6 +313,7 @@ export class PresenceHub extends DurableObject<Env> {
       );
     }
     if (confirm) sendOrDrop(ws, JSON.stringify({ type: "subscribed", ids: fresh.filter((id) => !failed.has(id)) }));
+    return failed;
   }
 
   private async unsubscribe(ws: WebSocket, socketId: string, ids: readonly string[]): Promise<void> {

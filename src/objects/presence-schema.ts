@@ -3,7 +3,7 @@
  * SQLite-backed Durable Objects do not support `PRAGMA user_version`, so applied versions are
  * kept in a table of their own.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
    CREATE TABLE sessions (
      session_id TEXT PRIMARY KEY,
@@ -53,13 +53,13 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, jobs TEXT NOT NULL);`,
   // The fan-out tree (DESIGN.md, "Fan-out"): watchers and subscriptions are held by the user's
-  // relays, and the user's object keeps only which relay shards hold anyone, and an outbox of
-  // its changes, one row per change whatever the audience, until every relay has it. The
-  // tables they replace are dropped: hub registrations end with their sockets, and
-  // subscriptions live at most an hour (D16), so none outlives an upgrade by much.
+  // relays; the user's object keeps which relay shards hold anyone, and its changes (one row per
+  // change, whatever the audience) until every relay has them. Hub registrations end with their
+  // sockets (a deploy drops them all). An object's earlier subscriptions and outbox are kept
+  // aside and handed to the relays and the queue when the object next runs (adoptLegacy).
   `DROP TABLE hub_watchers;
-   DROP TABLE subscribers;
-   DROP TABLE outbox;
+   ALTER TABLE subscribers RENAME TO legacy_subscribers;
+   ALTER TABLE outbox RENAME TO legacy_outbox;
    CREATE TABLE relay_shards (shard INTEGER PRIMARY KEY);
    CREATE TABLE changes (sequence TEXT PRIMARY KEY, record TEXT NOT NULL);`,
   // The status message expiry's digits below the millisecond, as the caller wrote them (D28).
@@ -73,7 +73,11 @@ export function schemaExists(sql: SqlStorage): boolean {
   );
 }
 
-/** Applies the changes not yet applied. */
+/**
+ * Applies the changes not yet applied: to a new user's empty database, or to an object written by
+ * an earlier version (the first time it is touched, reads included, so no query ever meets an old
+ * schema). Legacy tables with nothing in them go at once; others wait for adoptLegacy.
+ */
 export function migrate(sql: SqlStorage): void {
   sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)");
   const applied = new Set(
@@ -82,10 +86,23 @@ export function migrate(sql: SqlStorage): void {
       .toArray()
       .map((r) => r.version),
   );
+  if (applied.size === MIGRATIONS.length) return;
   MIGRATIONS.forEach((statement, index) => {
     const version = index + 1;
     if (applied.has(version)) return;
     sql.exec(statement);
     sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", version);
   });
+  for (const table of LEGACY_TABLES) {
+    if (hasTable(sql, table) && sql.exec(`SELECT 1 FROM ${table} LIMIT 1`).toArray().length === 0) {
+      sql.exec(`DROP TABLE ${table}`);
+    }
+  }
+}
+
+/** What an object written before the fan-out tree still holds, to hand on (adoptLegacy). */
+export const LEGACY_TABLES = ["legacy_subscribers", "legacy_outbox"] as const;
+
+export function hasTable(sql: SqlStorage, name: string): boolean {
+  return sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", name).toArray().length > 0;
 }

@@ -1,5 +1,6 @@
 import {
   type Activity,
+  type Audience,
   type Availability,
   DEFAULT_MAILBOX_SETTINGS,
   EMPTY_STATE,
@@ -11,7 +12,7 @@ import {
   type WorkLocationType,
 } from "../domain/model";
 import { FIRST_VERSION, type Version } from "../domain/settle";
-import { migrate, schemaExists } from "./presence-schema";
+import { hasTable, LEGACY_TABLES, migrate, schemaExists } from "./presence-schema";
 
 type SessionRow = {
   session_id: string;
@@ -62,10 +63,16 @@ export class PresenceStore {
 
   constructor(private readonly sql: SqlStorage) {}
 
-  /** True once anything was ever written; reads of an unwritten user must not create storage (D3). */
+  /**
+   * True once anything was ever written; reads of an unwritten user must not create storage (D3).
+   * An object written by an earlier version gets its schema brought up to date on this first look.
+   */
   exists(): boolean {
-    this.schemaReady ||= schemaExists(this.sql);
-    return this.schemaReady;
+    if (this.schemaReady) return true;
+    if (!schemaExists(this.sql)) return false;
+    migrate(this.sql);
+    this.schemaReady = true;
+    return true;
   }
 
   ensureSchema(): void {
@@ -240,6 +247,32 @@ export class PresenceStore {
         String(v.changedAt),
       );
     }
+  }
+
+  /**
+   * What an object written before the fan-out tree still holds: its subscriptions (to register
+   * with the relays) and its outbox (notification jobs for the queue); null when nothing.
+   */
+  legacy(): { subscribers: { subscriptionId: string; appId: string; audience: Audience }[]; jobs: unknown[] } | null {
+    if (!this.exists() || !LEGACY_TABLES.some((table) => hasTable(this.sql, table))) return null;
+    const subscribers = hasTable(this.sql, "legacy_subscribers")
+      ? this.sql
+          .exec<{ subscription_id: string; app_id: string; audience: string }>("SELECT * FROM legacy_subscribers")
+          .toArray()
+          .map((r) => ({ subscriptionId: r.subscription_id, appId: r.app_id, audience: r.audience as Audience }))
+      : [];
+    const jobs = hasTable(this.sql, "legacy_outbox")
+      ? this.sql
+          .exec<{ jobs: string }>("SELECT jobs FROM legacy_outbox ORDER BY id")
+          .toArray()
+          .flatMap((r) => JSON.parse(r.jobs) as unknown[])
+      : [];
+    return { subscribers, jobs };
+  }
+
+  /** The legacy tables have been handed on. */
+  dropLegacy(): void {
+    for (const table of LEGACY_TABLES) this.sql.exec(`DROP TABLE IF EXISTS ${table}`);
   }
 
   /** D29: after `deleteAll`, the object has no tables until its next write. */

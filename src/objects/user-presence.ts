@@ -26,6 +26,7 @@ import {
   withWorkLocation,
 } from "../domain/state-changes";
 import type { Env } from "../env";
+import { enqueueJobs, type NotificationJob } from "../notifications/jobs";
 import { logError, objectSource } from "../shared/log";
 import { parseUserObjectName } from "./names";
 import { PresenceStore, type StoredPresence } from "./presence-store";
@@ -62,6 +63,8 @@ export class UserPresence extends DurableObject<Env> {
   private current: Current | null = null;
   /** The alarm as this object last set it; undefined until read after a start. */
   private alarmAt: number | null | undefined;
+  /** Whether what an earlier version left (legacy subscriptions and outbox) has been handed on. */
+  private legacyAdopted = false;
   /** Who watches or subscribes, through the user's relays, and the changes on their way to them. */
   private readonly fanout: UserFanout;
 
@@ -282,6 +285,7 @@ export class UserPresence extends DurableObject<Env> {
    * sends nothing.
    */
   private async commit(now: number, change: (state: PresenceState, now: number) => PresenceState): Promise<Current> {
+    if (!this.legacyAdopted) await this.adoptLegacy();
     const before = this.stored();
     const settled = settle(change(withoutExpired(before.state, now), now), before.version, now, this.fade);
     const current: Current = {
@@ -314,6 +318,28 @@ export class UserPresence extends DurableObject<Env> {
       changedAt: now,
       views: { owner: this.viewOf(current, "owner", now), other: this.viewOf(current, "other", now) },
     };
+  }
+
+  /**
+   * An object written before the fan-out tree kept its subscriptions and notification outbox
+   * itself: they are registered with the relays and sent to the queue before its first change
+   * here, so an upgrade loses neither (the consumer reads the old jobs' shape). A failure is
+   * logged and tried again at the next commit; the commit itself goes on.
+   */
+  private async adoptLegacy(): Promise<void> {
+    try {
+      const legacy = this.store.legacy();
+      if (legacy) {
+        for (const { subscriptionId, appId, audience } of legacy.subscribers) {
+          await this.fanout.subscribe(subscriptionId, appId, audience);
+        }
+        if (legacy.jobs.length > 0) await enqueueJobs(this.env.NOTIFICATIONS, legacy.jobs as NotificationJob[]);
+        this.store.dropLegacy();
+      }
+      this.legacyAdopted = true;
+    } catch (error) {
+      logError(objectSource("UserPresence", this.ctx), "legacy adoption", error);
+    }
   }
 
   /** When the presence may next change on its own, as the last commit found; null: never. */

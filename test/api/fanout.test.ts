@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FanoutRelay } from "../../src/objects/fanout-relay";
 import type { PresenceHub } from "../../src/objects/presence-hub";
+import { UserPresence } from "../../src/objects/user-presence";
 import { appToken, call, callWith, hubWatches, newUserId, relayRegistrations, tablesOf, userObject } from "../helpers";
 import { openWatch, settleEvents, TestSocket } from "../sockets";
 import { WebhookReceiver } from "../webhooks";
@@ -155,6 +156,19 @@ describe("the hand-over to the relays", () => {
     await setStatus(user, "second");
     expect(presenceOf(await socket.nextOf("presence")).statusMessage).toMatchObject({ message: { content: "second" } });
     socket.close();
+  });
+});
+
+describe("a watch that cannot start", () => {
+  it("closes a single-user socket with 1011 when its user cannot be watched, so the client reconnects", async () => {
+    const user = newUserId();
+    vi.spyOn(UserPresence.prototype, "watch").mockImplementation(() => {
+      throw new Error("user object unavailable (test)");
+    });
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const socket = await mustOpen(`/v1.0/users/${user}/presence/watch`, await reader());
+    expect(await socket.next()).toMatchObject({ type: "error", code: "unavailable", ids: [user] });
+    expect(await socket.whenClosed()).toBe(1011);
   });
 });
 
