@@ -9,7 +9,8 @@
 import { readFileSync } from "node:fs";
 
 const args = new Map();
-for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ""), Number(process.argv[i + 1]));
+for (let i = 2; i < process.argv.length; i += 2)
+  args.set(process.argv[i].replace(/^--/, ""), Number(process.argv[i + 1]));
 const arg = (name, fallback) => (args.has(name) ? args.get(name) : fallback);
 
 /** The workload of one tenant (the issue's: 100,000 users, 1,000,000 sockets, 10,000 subscriptions). */
@@ -70,7 +71,11 @@ function measured() {
     const popular = cases.find((c) => c.name.startsWith("popular user, multi-user watchers"));
     const watchers = Number(/(\d[\d,]*) multi-user sockets/.exec(popular.name)?.[1].replace(/,/g, ""));
     const medians = [...popular.notes.matchAll(/median ([\d.]+) ms/g)].map((m) => Number(m[1]));
-    return { source: "bench/results.json", perWatcherMs: medians[0] / watchers, floorPerWatcherMs: medians[1] / watchers };
+    return {
+      source: "bench/results.json",
+      perWatcherMs: medians[0] / watchers,
+      floorPerWatcherMs: medians[1] / watchers,
+    };
   } catch {
     return { source: "no bench/results.json: assumed", perWatcherMs: 0.09, floorPerWatcherMs: 0.06 };
   }
@@ -86,7 +91,6 @@ function model(w, bench) {
   const subscriptionsPerUser = (w.subscriptions * w.usersPerSubscription) / w.users;
   // A user's watchers land in random hubs of each region: the hubs a change must reach.
   const hubsPerChange = w.regions * expectedDistinct(hubsPerRegion, watchersPerUser / w.regions);
-  const shardsWithHubs = expectedDistinct(RELAY_SHARDS, hubsPerChange);
   const shardsWithSubs = expectedDistinct(RELAY_SHARDS, subscriptionsPerUser);
   const relaysPerChange = expectedDistinct(RELAY_SHARDS, hubsPerChange + subscriptionsPerUser);
   const jobsPerChange = shardsWithSubs * Math.ceil(subscriptionsPerUser / shardsWithSubs / SUBSCRIBERS_PER_JOB);
@@ -178,10 +182,7 @@ const usd = (n) => `$${n.toFixed(2)}`;
 const bench = measured();
 const scales = [
   ["1x", base],
-  [
-    "10x",
-    { ...base, users: base.users * 10, sockets: base.sockets * 10, subscriptions: base.subscriptions * 10 },
-  ],
+  ["10x", { ...base, users: base.users * 10, sockets: base.sockets * 10, subscriptions: base.subscriptions * 10 }],
 ];
 const runs = scales.map(([name, w]) => [name, w, model(w, bench)]);
 
@@ -189,9 +190,15 @@ console.log(`# One tenant per day (${new Date().toISOString().slice(0, 10)}; CPU
 console.log("| | 1x | 10x |\n|---|---|---|");
 const row = (label, get) => console.log(`| ${label} | ${runs.map(([, w, m]) => get(w, m)).join(" | ")} |`);
 row("users / sockets / subscriptions", (w) => `${fmt(w.users)} / ${fmt(w.sockets)} / ${fmt(w.subscriptions)}`);
-row("watchers per user (avg) / subscriptions per user", (_w, m) => `${fmt(m.watchersPerUser)} / ${fmt(m.subscriptionsPerUser)}`);
+row(
+  "watchers per user (avg) / subscriptions per user",
+  (_w, m) => `${fmt(m.watchersPerUser)} / ${fmt(m.subscriptionsPerUser)}`,
+);
 row("hubs (4,000 sockets each)", (_w, m) => fmt(m.hubs));
-row("per change: relays / hubs / webhook jobs", (_w, m) => `${fmt(m.relaysPerChange)} / ${fmt(m.hubsPerChange)} / ${fmt(m.jobsPerChange)}`);
+row(
+  "per change: relays / hubs / webhook jobs",
+  (_w, m) => `${fmt(m.relaysPerChange)} / ${fmt(m.hubsPerChange)} / ${fmt(m.jobsPerChange)}`,
+);
 row("per change: CPU for its watchers (ms, as measured)", (_w, m) => fmt(m.cpuPerChangeMs));
 for (const key of Object.keys(PRICES).filter((k) => k !== "baseMonthly")) {
   row(`${key} per day`, (_w, m) => `${fmt(m.daily[key])} (${usd(m.dollars[key])})`);

@@ -10,9 +10,9 @@ import { WebhookReceiver } from "../webhooks";
 // What a change costs, counted: the numbers the cost model of docs/scaling.md
 // (scripts/scaling.mjs) is built on. If one of these moves, the model moves with it.
 
-let receiver: WebhookReceiver;
 beforeEach(() => {
-  receiver = new WebhookReceiver().install();
+  // The subscriptions' handshakes and notifications are answered by a receiver in the test.
+  new WebhookReceiver().install();
 });
 afterEach(() => {
   vi.restoreAllMocks();
