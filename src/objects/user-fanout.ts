@@ -22,6 +22,8 @@ export class UserFanout {
   private readonly registering = new Map<number, number>();
   /** The hand-over in progress: one at a time, so each relay gets the changes in order. */
   private flushing: Promise<void> | null = null;
+  /** Whether changes wait to be handed over; null until looked up once after a start (every write asks). */
+  private pendingKnown: boolean | null = null;
 
   constructor(
     private readonly env: Env,
@@ -65,6 +67,7 @@ export class UserFanout {
 
   /** Records a change for the relays; called in the commit's transaction. */
   record(change: ChangeRecord): void {
+    this.pendingKnown = true;
     this.sql.exec(
       "INSERT OR REPLACE INTO changes (sequence, record) VALUES (?, ?)",
       change.sequenceNumber,
@@ -73,7 +76,8 @@ export class UserFanout {
   }
 
   hasPending(): boolean {
-    return this.store.exists() && this.sql.exec("SELECT 1 FROM changes LIMIT 1").toArray().length > 0;
+    this.pendingKnown ??= this.store.exists() && this.sql.exec("SELECT 1 FROM changes LIMIT 1").toArray().length > 0;
+    return this.pendingKnown;
   }
 
   /** Nothing registered, nothing being registered, nothing to send. */
@@ -84,6 +88,7 @@ export class UserFanout {
   /** After the owner deleted its storage. */
   forget(): void {
     this.shards = null;
+    this.pendingKnown = null;
   }
 
   /**
@@ -127,11 +132,14 @@ export class UserFanout {
   }
 
   private pending(): ChangeRecord[] {
-    if (!this.store.exists()) return [];
-    return this.sql
-      .exec<{ record: string }>("SELECT record FROM changes ORDER BY sequence LIMIT ?", CHANGES_PER_CALL)
-      .toArray()
-      .map((r) => JSON.parse(r.record) as ChangeRecord);
+    const changes = this.store.exists()
+      ? this.sql
+          .exec<{ record: string }>("SELECT record FROM changes ORDER BY sequence LIMIT ?", CHANGES_PER_CALL)
+          .toArray()
+          .map((r) => JSON.parse(r.record) as ChangeRecord)
+      : [];
+    this.pendingKnown = changes.length > 0;
+    return changes;
   }
 
   // --- shards ---------------------------------------------------------------------------
