@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { readConfig } from "../config";
 import { type Caller, serializeCaller } from "../domain/caller";
+import { preferredHub } from "../domain/fanout";
 import { padSequenceNumber } from "../domain/sequence-number";
 import { WATCH_PROTOCOL } from "../domain/watch-messages";
 import { requireCaller } from "../http/caller";
@@ -15,7 +16,7 @@ type Ctx = Context<AppEnv>;
 
 /** Groups a region may grow to: sockets fill the first group of hubs, then spill to the next. */
 const HUB_GROUPS = 256;
-/** Random hubs tried in a group before the next group is tried. */
+/** Hubs tried in a group before the next group is tried. */
 const TRIES_PER_GROUP = 2;
 /** How long this isolate starts at a group it found the ones before full, before it looks again. */
 const FULL_GROUPS_REMEMBERED_MS = 60_000;
@@ -60,14 +61,24 @@ const SEQUENCE_NUMBER = /^\d{1,20}$/;
 
 /**
  * Hands the upgrade to a hub of the caller's tenant in the region the request came from
- * (sockets stay near their clients). Hubs come in groups: a socket goes to a random hub of the
- * first group, and only when those it tries are full to the next group, so a tenant's sockets
- * sit in as few hubs as their number needs (a change reaches a user's watchers through fewer
- * hubs), and the pool grows with the tenant without any coordination. Only what the hub needs
- * is forwarded, set here.
+ * (sockets stay near their clients). Hubs come in groups: a socket goes to a hub of the first
+ * group, and only when those it tries are full to the next group, so a tenant's sockets sit in
+ * as few hubs as their number needs (a change reaches a user's watchers through fewer hubs),
+ * and the pool grows with the tenant without any coordination. A single-user socket tries its
+ * user's preferred hub first, any other socket (or a second try) a random one. Only what the
+ * hub needs is forwarded, set here.
  */
-async function openOnHub(c: Ctx, caller: Caller, viaSubprotocol: boolean, single?: Record<string, string>) {
-  const headers = new Headers({ upgrade: "websocket", [WATCH_HEADERS.caller]: serializeCaller(caller), ...single });
+async function openOnHub(
+  c: Ctx,
+  caller: Caller,
+  viaSubprotocol: boolean,
+  single?: { userId: string; headers: Record<string, string> },
+) {
+  const headers = new Headers({
+    upgrade: "websocket",
+    [WATCH_HEADERS.caller]: serializeCaller(caller),
+    ...single?.headers,
+  });
   if (viaSubprotocol) headers.set(WATCH_HEADERS.subprotocol, "1");
   const region = String((c.req.raw.cf as { continent?: unknown } | undefined)?.continent ?? "any").toLowerCase();
   const perGroup = readConfig(c.env).hubsPerGroup;
@@ -77,7 +88,9 @@ async function openOnHub(c: Ctx, caller: Caller, viaSubprotocol: boolean, single
   const start = known && Date.now() < known.until ? known.group : 0;
   for (let group = start; group < HUB_GROUPS; group++) {
     for (let attempt = 0; attempt < TRIES_PER_GROUP; attempt++) {
-      const index = group * perGroup + Math.floor(Math.random() * perGroup);
+      const index =
+        group * perGroup +
+        (single && attempt === 0 ? preferredHub(single.userId, perGroup) : Math.floor(Math.random() * perGroup));
       const hub = presenceHubStub(c.env, hubObjectName(caller.tenantId, region, index));
       const response = await hub.fetch(new Request(c.req.url, { method: "GET", headers }));
       if (response.headers.get(HUB_FULL_HEADER) !== null) continue;
@@ -103,12 +116,12 @@ export const watchUserPresence = (idOf: UserIdOf) => async (c: Ctx) => {
   if (since !== undefined && !SEQUENCE_NUMBER.test(since)) {
     throw badRequest("since must be a sequenceNumber you received (digits).");
   }
-  const single: Record<string, string> = {
+  const headers: Record<string, string> = {
     [WATCH_HEADERS.user]: userId,
     [WATCH_HEADERS.audience]: audienceFor(caller, userId),
   };
-  if (since !== undefined) single[WATCH_HEADERS.since] = padSequenceNumber(since);
-  return openOnHub(c, caller, viaSubprotocol, single);
+  if (since !== undefined) headers[WATCH_HEADERS.since] = padSequenceNumber(since);
+  return openOnHub(c, caller, viaSubprotocol, { userId, headers });
 };
 
 /** Many users on one socket: `/communications/presences/watch`, subscribed to with messages. */

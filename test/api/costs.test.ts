@@ -78,6 +78,23 @@ async function everyoneHas(sockets: TestSocket[]) {
 }
 
 describe("what one visible change costs", () => {
+  it("to one user's single-user watchers: they share the user's hub, so one relay call and one hub call", async () => {
+    const user = newUserId();
+    await setStatus(user, "before");
+    // A hub holds 3 sockets in the tests: 3 watchers fill the user's preferred hub.
+    const sockets = await watchers(user, 3);
+    const relayCalls = vi.spyOn(FanoutRelay.prototype, "deliver");
+    const hubCalls = vi.spyOn(PresenceHub.prototype, "deliver");
+    await setStatus(user, "counted");
+    await everyoneHas(sockets);
+    await settleEvents(100);
+    const hubs = new Set((await hubWatches()).filter((w) => w.userId === user).map((w) => w.hub));
+    expect(hubs.size).toBe(1);
+    expect(relayCalls.mock.calls.length).toBe(1);
+    expect(hubCalls.mock.calls.length).toBe(1);
+    for (const socket of sockets) socket.close();
+  }, 60_000);
+
   it("in the user's object: the same rows written whatever the audience", async () => {
     const alone = newUserId();
     const watched = newUserId();
