@@ -7,7 +7,7 @@
 // same run, as a ratio: absolute times on shared machines drift, ratios much
 // less. It reports; it does not judge.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -611,23 +611,11 @@ async function popularWebhookCase(
   let total = 0;
   let expected = Number.POSITIVE_INFINITY;
   let done: ((at: number) => void) | null = null;
-  const server = createServer((request, response) => {
-    const url = new URL(request.url ?? "/", "http://127.0.0.1");
-    const validation = url.searchParams.get("validationToken");
-    request.resume();
-    request.on("end", () => {
-      if (validation !== null) {
-        response.writeHead(200, { "content-type": "text/plain" }).end(validation);
-        return;
-      }
-      const at = performance.now();
-      response.writeHead(202).end();
-      total++;
-      if (++arrived === expected) done?.(at);
-    });
+  const server = await webhookReceiver((at) => {
+    total++;
+    if (++arrived === expected) done?.(at);
   });
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook/`;
   const measureRound = async (trigger: () => Promise<void>) => {
     arrived = 0;
@@ -720,16 +708,13 @@ async function currentSequence(serviceUrl: string, user: string, token: string):
   return ((await response.json()) as { sequenceNumber: string }).sequenceNumber;
 }
 
-async function webhookCase(
-  serviceUrl: string,
-  baselineUrl: string,
-  token: string,
-  change: (busy: boolean) => Promise<Response>,
-): Promise<CaseResult> {
-  let received: ((at: number) => void) | null = null;
+/**
+ * A local webhook receiver on a free port: it answers the validation handshake, and answers
+ * every notification 202, calling `onPost` with the time it arrived.
+ */
+async function webhookReceiver(onPost: (at: number) => void): Promise<Server> {
   const server = createServer((request, response) => {
-    const url = new URL(request.url ?? "/", "http://127.0.0.1");
-    const validation = url.searchParams.get("validationToken");
+    const validation = new URL(request.url ?? "/", "http://127.0.0.1").searchParams.get("validationToken");
     request.resume();
     request.on("end", () => {
       if (validation !== null) {
@@ -738,10 +723,21 @@ async function webhookCase(
       }
       const at = performance.now();
       response.writeHead(202).end();
-      received?.(at);
+      onPost(at);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return server;
+}
+
+async function webhookCase(
+  serviceUrl: string,
+  baselineUrl: string,
+  token: string,
+  change: (busy: boolean) => Promise<Response>,
+): Promise<CaseResult> {
+  let received: ((at: number) => void) | null = null;
+  const server = await webhookReceiver((at) => received?.(at));
   const receiverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
   const nextArrival = () =>
     new Promise<number>((resolve) => {
