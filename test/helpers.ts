@@ -103,6 +103,26 @@ export function call(path: string, options: CallOptions = {}): Promise<Response>
 }
 
 /**
+ * Subscribes to `user`'s presence `count` times with `token`, each subscription with its own
+ * notification URL `http://receiver.test/{path}/{i}` (a WebhookReceiver must be installed).
+ */
+export async function subscribeMany(user: string, count: number, token: string, path: string): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const response = await call(`/v1.0/subscriptions`, {
+      method: "POST",
+      token,
+      body: {
+        changeType: "updated",
+        notificationUrl: `http://receiver.test/${path}/${i}`,
+        resource: `/communications/presences/${user}`,
+        expirationDateTime: new Date(Date.now() + 50 * 60_000).toISOString(),
+      },
+    });
+    if (response.status !== 201) throw new Error(`subscription ${i}: ${response.status} ${await response.text()}`);
+  }
+}
+
+/**
  * Calls the same Worker with some bindings replaced (another auth set-up,
  * small throttle limits), leaving the configuration of the other tests alone.
  */

@@ -4,6 +4,7 @@ import type { Audience } from "../domain/model";
 import type { Env } from "../env";
 import { changeJobs, enqueueJobs, type SubscriberItem } from "../notifications/jobs";
 import { logError, objectSource } from "../shared/log";
+import { hasTable } from "../shared/sqlite";
 import { presenceHubStub } from "./names";
 
 /** A hub that fails this many deliveries in a row is taken for gone. */
@@ -155,7 +156,7 @@ export class FanoutRelay extends DurableObject<Env> {
   }
 
   private exists(): boolean {
-    return this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'watchers'").toArray().length > 0;
+    return hasTable(this.sql, "watchers");
   }
 
   private ensureSchema(): void {

@@ -10,6 +10,7 @@ import { authenticate, CLOCK_SKEW_SECONDS } from "../http/auth";
 import { admit } from "../http/throttle";
 import { logError, objectSource } from "../shared/log";
 import { mapWithConcurrency } from "../shared/map-with-concurrency";
+import { hasTable } from "../shared/sqlite";
 import { HubWatches, WAITING } from "./hub-watches";
 import { parseUserObjectName, userPresenceStub } from "./names";
 import { acceptWatchSocket, closeQuietly, HUB_FULL_HEADER, sendOrDrop, WATCH_HEADERS } from "./watch-forwarding";
@@ -437,8 +438,7 @@ export class PresenceHub extends DurableObject<Env> {
 
   private exists(): boolean {
     if (this.schemaReady) return true;
-    this.schemaReady =
-      this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sockets'").toArray().length > 0;
+    this.schemaReady = hasTable(this.sql, "sockets");
     return this.schemaReady;
   }
 

@@ -1,3 +1,5 @@
+import { hasTable } from "../shared/sqlite";
+
 /**
  * The tables of one user's object, as a list of changes applied once each and in order.
  * SQLite-backed Durable Objects do not support `PRAGMA user_version`, so applied versions are
@@ -68,9 +70,7 @@ export const MIGRATIONS: readonly string[] = [
 
 /** True once anything was ever written: reads of an unwritten user must not create storage (D3). */
 export function schemaExists(sql: SqlStorage): boolean {
-  return (
-    sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").toArray().length > 0
-  );
+  return hasTable(sql, "schema_migrations");
 }
 
 /**
@@ -102,7 +102,3 @@ export function migrate(sql: SqlStorage): void {
 
 /** What an object written before the fan-out tree still holds, to hand on (adoptLegacy). */
 export const LEGACY_TABLES = ["legacy_subscribers", "legacy_outbox"] as const;
-
-export function hasTable(sql: SqlStorage, name: string): boolean {
-  return sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", name).toArray().length > 0;
-}

@@ -12,7 +12,8 @@ import {
   type WorkLocationType,
 } from "../domain/model";
 import { FIRST_VERSION, type Version } from "../domain/settle";
-import { hasTable, LEGACY_TABLES, migrate, schemaExists } from "./presence-schema";
+import { hasTable } from "../shared/sqlite";
+import { LEGACY_TABLES, migrate, schemaExists } from "./presence-schema";
 
 type SessionRow = {
   session_id: string;

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vites
 import { RELAY_SHARDS } from "../../src/domain/fanout";
 import { FanoutRelay } from "../../src/objects/fanout-relay";
 import { PresenceHub } from "../../src/objects/presence-hub";
-import { appToken, call, hubWatches, newUserId, userObject } from "../helpers";
+import { appToken, call, hubWatches, newUserId, subscribeMany, userObject } from "../helpers";
 import { openWatch, settleEvents, type TestSocket } from "../sockets";
 import { WebhookReceiver } from "../webhooks";
 
@@ -55,22 +55,7 @@ async function watchers(user: string, count: number): Promise<TestSocket[]> {
   return sockets;
 }
 
-async function subscriptions(user: string, count: number) {
-  const token = await reader();
-  for (let i = 0; i < count; i++) {
-    const response = await call(`/v1.0/subscriptions`, {
-      method: "POST",
-      token,
-      body: {
-        changeType: "updated",
-        notificationUrl: `http://receiver.test/costs/${i}`,
-        resource: `/communications/presences/${user}`,
-        expirationDateTime: new Date(Date.now() + 50 * 60_000).toISOString(),
-      },
-    });
-    expect(response.status).toBe(201);
-  }
-}
+const subscriptions = async (user: string, count: number) => subscribeMany(user, count, await reader(), "costs");
 
 /** Waits (bounded) until every socket has a message of the change. */
 async function everyoneHas(sockets: TestSocket[]) {

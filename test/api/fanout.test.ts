@@ -4,7 +4,17 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vites
 import { FanoutRelay } from "../../src/objects/fanout-relay";
 import type { PresenceHub } from "../../src/objects/presence-hub";
 import { UserPresence } from "../../src/objects/user-presence";
-import { appToken, call, callWith, hubWatches, newUserId, relayRegistrations, tablesOf, userObject } from "../helpers";
+import {
+  appToken,
+  call,
+  callWith,
+  hubWatches,
+  newUserId,
+  relayRegistrations,
+  subscribeMany,
+  tablesOf,
+  userObject,
+} from "../helpers";
 import { openWatch, settleEvents, TestSocket } from "../sockets";
 import { WebhookReceiver } from "../webhooks";
 
@@ -101,21 +111,8 @@ const pendingChanges = (user: string) =>
 describe("a change leaves the user's object as one record", () => {
   it("whatever the number of subscriptions, and nothing is lost while the relays are down", async () => {
     const user = newUserId();
-    const token = await reader();
     const SUBSCRIPTIONS = 60;
-    for (let i = 0; i < SUBSCRIPTIONS; i++) {
-      const response = await call(`/v1.0/subscriptions`, {
-        method: "POST",
-        token,
-        body: {
-          changeType: "updated",
-          notificationUrl: `http://receiver.test/hook/${i}`,
-          resource: `/communications/presences/${user}`,
-          expirationDateTime: new Date(Date.now() + 50 * 60_000).toISOString(),
-        },
-      });
-      expect(response.status).toBe(201);
-    }
+    await subscribeMany(user, SUBSCRIPTIONS, await reader(), "hook");
     expect((await relayRegistrations(user)).subscriptions).toHaveLength(SUBSCRIPTIONS);
 
     const broken = breakRelays(user);
