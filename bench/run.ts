@@ -21,9 +21,10 @@ import type { FromWatchers, ToWatchers } from "./watchers.ts";
 process.env.WRANGLER_LOG ??= "error";
 
 const quick = process.argv.includes("--quick");
-// `--case <words>` runs only the cases whose name contains the words (for working on one case).
+// `--case <words>` runs only the cases whose name contains the words (for working on one case);
+// `--case "a|b"` runs those matching any of them, in the usual order.
 const only = process.argv.includes("--case") ? (process.argv[process.argv.indexOf("--case") + 1] ?? "") : "";
-const selected = (name: string) => name.toLowerCase().includes(only.toLowerCase());
+const selected = (name: string) => only.split("|").some((words) => name.toLowerCase().includes(words.toLowerCase()));
 const SECONDS = quick ? 2 : 10;
 const WATCHERS = quick ? 250 : 1000;
 // Issue 13's popular user: this many multi-user sockets (each its own connection) and webhook
@@ -328,23 +329,21 @@ function throughputCase(name: string, service: Throughput, base: Throughput, tar
   };
 }
 
-/** Worker threads that hold the fan-out case's sockets between them (see bench/watchers.ts). */
+/** Worker threads that hold one set of sockets between them (see bench/watchers.ts). */
 const WATCHER_THREADS = 2;
 
-/**
- * Opens `count` sockets to `url`, shared among worker threads, and measures,
- * `changes` times, from `trigger` to the last socket having its message.
- * `check` then sees every message, and throws if one is not what it should be.
- */
-async function measureFanOut(
-  url: string,
-  tokens: string[],
-  count: number,
-  changes: number,
-  round: { trigger: () => Promise<void>; check: (data: string) => void; between?: () => Promise<void> },
-  subscribe?: string[],
-): Promise<number[]> {
-  const { trigger, check, between } = round;
+/** A set of open sockets, shared among worker threads, that can be timed receiving one change. */
+interface Watchers {
+  /**
+   * From `trigger` to the last socket having its one message, in ms; `check` sees every
+   * message, and throws if one is not what it should be.
+   */
+  round(trigger: () => Promise<void>, check: (data: string) => void): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Opens `count` sockets to `url` (each subscribing to `subscribe`, if given), shared among worker threads. */
+async function openWatchers(url: string, tokens: string[], count: number, subscribe?: string[]): Promise<Watchers> {
   const threads = Array.from({ length: WATCHER_THREADS }, (_, t) => {
     const share = Math.floor(count / WATCHER_THREADS) + (t < count % WATCHER_THREADS ? 1 : 0);
     // Each thread takes every other token, so sockets spread over the applications evenly.
@@ -388,11 +387,27 @@ async function measureFanOut(
           }),
       ),
     );
+  // Sockets are closed properly if the thread can; one that does not end within 2 s is stopped.
+  const close = async () => {
+    await Promise.all(
+      threads.map(async ({ worker }) => {
+        const exited = new Promise((r) => worker.once("exit", r));
+        worker.postMessage({ type: "close" } satisfies ToWatchers);
+        const timer = setTimeout(() => void worker.terminate(), 2_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  };
   try {
     await next("opened");
-    // The snapshots every watcher gets on opening arrive unarmed (not timed) before the first round.
-    await new Promise((r) => setTimeout(r, 500));
-    const once = async () => {
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return {
+    close,
+    async round(trigger, check) {
       const armed = next("armed");
       for (const { worker } of threads) worker.postMessage({ type: "arm" } satisfies ToWatchers);
       await armed;
@@ -414,26 +429,54 @@ async function measureFanOut(
         }
       });
       return last - started;
-    };
-    // Two rounds first, not counted, as the other cases warm up before they measure.
-    for (let i = 0; i < 2; i++) await once();
-    const latencies: number[] = [];
-    for (let i = 0; i < changes; i++) {
-      latencies.push(await once());
-      await between?.();
+    },
+  };
+}
+
+/**
+ * The service's rounds and the floor's, `changes` of each, taken in alternation (service,
+ * floor, service, ...) with both sets of sockets open throughout: a shared machine's speed
+ * drifts over seconds (a disk still writing back an earlier case's rows, another tenant of the
+ * host), and alternating lays that drift on both sides alike. Two rounds of each come first,
+ * not counted, as the other cases warm up before they measure. `between` runs after each
+ * counted pair of rounds.
+ */
+async function alternateRounds(
+  changes: number,
+  service: () => Promise<number>,
+  floor: () => Promise<number>,
+  between?: () => Promise<void>,
+): Promise<{ service: number[]; floor: number[] }> {
+  for (let i = 0; i < 2; i++) {
+    await service();
+    await floor();
+  }
+  const measured = { service: [] as number[], floor: [] as number[] };
+  for (let i = 0; i < changes; i++) {
+    measured.service.push(await service());
+    measured.floor.push(await floor());
+    await between?.();
+  }
+  return measured;
+}
+
+/** Opens the service's sockets and the floor's, runs `measure` with both open, and closes both. */
+async function withWatchers<T>(
+  open: { service: () => Promise<Watchers>; floor: () => Promise<Watchers> },
+  measure: (service: Watchers, floor: Watchers) => Promise<T>,
+): Promise<T> {
+  const service = await open.service();
+  try {
+    const floor = await open.floor();
+    try {
+      // The snapshots every watcher gets on opening arrive unarmed (not timed) before the first round.
+      await new Promise((r) => setTimeout(r, 500));
+      return await measure(service, floor);
+    } finally {
+      await floor.close();
     }
-    return latencies;
   } finally {
-    // Sockets are closed properly if the thread can; one that does not end within 2 s is stopped.
-    await Promise.all(
-      threads.map(async ({ worker }) => {
-        const exited = new Promise((r) => worker.once("exit", r));
-        worker.postMessage({ type: "close" } satisfies ToWatchers);
-        const timer = setTimeout(() => void worker.terminate(), 2_000);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
+    await service.close();
   }
 }
 
@@ -450,40 +493,35 @@ async function fanOutCase(
   // request is made between changes to learn it (the floor makes none either).
   let latest = await currentSequence(serviceUrl, user, token);
   let before = latest;
-  const latencies = await measureFanOut(
-    `${serviceUrl.replace(/^http/, "ws")}/v1.0/users/${user}/presence/watch`,
-    [token],
-    WATCHERS,
-    FANOUT_CHANGES,
-    {
-      trigger: async () => {
-        before = latest;
-        busy = !busy;
-        const response = await change(busy);
-        if (!response.ok) throw new Error(`setPresence: ${response.status}`);
-        await response.arrayBuffer();
-      },
-      check: (data) => {
-        const { sequenceNumber } = (JSON.parse(data) as { presence: { sequenceNumber: string } }).presence;
-        if (!(sequenceNumber > before)) throw new Error(`a watcher got a stale presence: ${data}`);
-        if (sequenceNumber > latest) latest = sequenceNumber;
-      },
-    },
-  );
   // The floor: the runtime sending one message of the same size to as many hibernatable sockets.
-  const presence = await fetch(`${serviceUrl}/v1.0/users/${user}/presence`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  const sample = JSON.stringify({ type: "presence", presence: await presence.json(), changedDateTime: new Date() });
-  const floor = await measureFanOut(`${baselineUrl.replace(/^http/, "ws")}/fanout`, [], WATCHERS, FANOUT_CHANGES, {
-    trigger: async () => {
-      const response = await fetch(`${baselineUrl}/fanout`, { method: "POST", body: sample });
-      await response.arrayBuffer();
+  const sample = await sampleMessage(serviceUrl, user, token);
+  const { service: latencies, floor } = await withWatchers(
+    {
+      service: () =>
+        openWatchers(`${serviceUrl.replace(/^http/, "ws")}/v1.0/users/${user}/presence/watch`, [token], WATCHERS),
+      floor: () => openWatchers(`${baselineUrl.replace(/^http/, "ws")}/fanout`, [], WATCHERS),
     },
-    check: (data) => {
-      if (data !== sample) throw new Error("the baseline sent something else");
-    },
-  });
+    (service, floor) =>
+      alternateRounds(
+        FANOUT_CHANGES,
+        () =>
+          service.round(
+            async () => {
+              before = latest;
+              busy = !busy;
+              const response = await change(busy);
+              if (!response.ok) throw new Error(`setPresence: ${response.status}`);
+              await response.arrayBuffer();
+            },
+            (data) => {
+              const { sequenceNumber } = (JSON.parse(data) as { presence: { sequenceNumber: string } }).presence;
+              if (!(sequenceNumber > before)) throw new Error(`a watcher got a stale presence: ${data}`);
+              if (sequenceNumber > latest) latest = sequenceNumber;
+            },
+          ),
+        () => floor.round(() => floorBroadcast(baselineUrl, sample), floorCheck(sample)),
+      ),
+  );
   const p99 = percentile(latencies, 99);
   return {
     name: `a changed presence reaching ${WATCHERS} watchers`,
@@ -496,6 +534,24 @@ async function fanOutCase(
     notes: `median ${round(median(latencies))} ms, slowest ${slowest(latencies)}; baseline: one POST that sends a message of the same size to ${WATCHERS} sockets, median ${round(median(floor))} ms, slowest ${slowest(floor)}`,
   };
 }
+
+/** A watch message of the same size as the service sends for `user`, for the floor to send. */
+async function sampleMessage(serviceUrl: string, user: string, token: string): Promise<string> {
+  const presence = await fetch(`${serviceUrl}/v1.0/users/${user}/presence`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return JSON.stringify({ type: "presence", presence: await presence.json(), changedDateTime: new Date() });
+}
+
+/** The floor's change: one POST that makes the baseline object send `sample` to all its sockets. */
+async function floorBroadcast(baselineUrl: string, sample: string): Promise<void> {
+  const response = await fetch(`${baselineUrl}/fanout`, { method: "POST", body: sample });
+  await response.arrayBuffer();
+}
+
+const floorCheck = (sample: string) => (data: string) => {
+  if (data !== sample) throw new Error("the baseline sent something else");
+};
 
 /**
  * Issue 13's popular user: POPULAR multi-user sockets (each its own connection, spread over
@@ -527,45 +583,45 @@ async function popularWatchersCase(
     await response.arrayBuffer();
     into.push(performance.now() - started);
   };
-  const latencies = await measureFanOut(
-    `${serviceUrl.replace(/^http/, "ws")}/v1.0/communications/presences/watch`,
-    readers.map((r) => r.token),
-    POPULAR,
-    POPULAR_CHANGES,
+  const sample = await sampleMessage(serviceUrl, user, token);
+  const { service: latencies, floor } = await withWatchers(
     {
-      trigger: async () => {
-        before = latest;
-        busy = !busy;
-        await timedChange(user, writes);
-      },
-      check: (data) => {
-        const { sequenceNumber } = (JSON.parse(data) as { presence: { sequenceNumber: string } }).presence;
-        if (!(sequenceNumber > before)) throw new Error(`a watcher got a stale presence: ${data}`);
-        if (sequenceNumber > latest) latest = sequenceNumber;
-      },
-      // The same write to a user nobody watches, once per round, with the service idle again
-      // (the last socket has the change before the service has finished with it).
-      between: async () => {
-        await new Promise((r) => setTimeout(r, 100));
-        await timedChange(quiet, quietWrites);
-        await new Promise((r) => setTimeout(r, 100));
-      },
+      service: () =>
+        openWatchers(
+          `${serviceUrl.replace(/^http/, "ws")}/v1.0/communications/presences/watch`,
+          readers.map((r) => r.token),
+          POPULAR,
+          [user],
+        ),
+      floor: () => openWatchers(`${baselineUrl.replace(/^http/, "ws")}/fanout`, [], POPULAR),
     },
-    [user],
+    (service, floor) =>
+      alternateRounds(
+        POPULAR_CHANGES,
+        () =>
+          service.round(
+            async () => {
+              before = latest;
+              busy = !busy;
+              await timedChange(user, writes);
+            },
+            (data) => {
+              const { sequenceNumber } = (JSON.parse(data) as { presence: { sequenceNumber: string } }).presence;
+              if (!(sequenceNumber > before)) throw new Error(`a watcher got a stale presence: ${data}`);
+              if (sequenceNumber > latest) latest = sequenceNumber;
+            },
+          ),
+        () => floor.round(() => floorBroadcast(baselineUrl, sample), floorCheck(sample)),
+        // The same write to a user nobody watches, once per round, with the service idle again
+        // (the last socket has the change before the service has finished with it).
+        async () => {
+          await new Promise((r) => setTimeout(r, 100));
+          await timedChange(quiet, quietWrites);
+          await new Promise((r) => setTimeout(r, 100));
+        },
+      ),
   );
-  const presence = await fetch(`${serviceUrl}/v1.0/users/${user}/presence`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  const sample = JSON.stringify({ type: "presence", presence: await presence.json(), changedDateTime: new Date() });
-  const floor = await measureFanOut(`${baselineUrl.replace(/^http/, "ws")}/fanout`, [], POPULAR, POPULAR_CHANGES, {
-    trigger: async () => {
-      await (await fetch(`${baselineUrl}/fanout`, { method: "POST", body: sample })).arrayBuffer();
-    },
-    check: (data) => {
-      if (data !== sample) throw new Error("the baseline sent something else");
-    },
-  });
-  // measureFanOut's two warm-up rounds call the trigger too: only the measured rounds count.
+  // The two warm-up rounds call the trigger too: only the measured rounds count.
   const measuredWrites = writes.slice(-POPULAR_CHANGES);
   const p99 = percentile(latencies, 99);
   const floorP99 = percentile(floor, 99);
@@ -590,7 +646,7 @@ async function popularWatchersCase(
       ratio: writeP99 / quietP99,
       target: "p99 at most 1.2 x the same write with no watchers",
       met: writeP99 <= 1.2 * quietP99,
-      notes: `median ${round(median(measuredWrites))} ms vs ${round(median(quietWrites))} ms with no watchers`,
+      notes: `median ${round(median(measuredWrites))} ms, slowest ${slowest(measuredWrites)}; with no watchers median ${round(median(quietWrites))} ms, slowest ${slowest(quietWrites)}`,
     },
   ];
 }
