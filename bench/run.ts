@@ -489,39 +489,22 @@ async function fanOutCase(
   const user = guid(0xfa0);
   let busy = true;
   await (await change(busy)).arrayBuffer();
-  // Each change must reach every watcher newer than the last one they had; no
-  // request is made between changes to learn it (the floor makes none either).
-  let latest = await currentSequence(serviceUrl, user, token);
-  let before = latest;
-  // The floor: the runtime sending one message of the same size to as many hibernatable sockets.
-  const sample = await sampleMessage(serviceUrl, user, token);
-  const { service: latencies, floor } = await withWatchers(
-    {
-      service: () =>
-        openWatchers(`${serviceUrl.replace(/^http/, "ws")}/v1.0/users/${user}/presence/watch`, [token], WATCHERS),
-      floor: () => openWatchers(`${baselineUrl.replace(/^http/, "ws")}/fanout`, [], WATCHERS),
+  const { service: latencies, floor } = await watchedRounds({
+    serviceUrl,
+    baselineUrl,
+    user,
+    token,
+    count: WATCHERS,
+    changes: FANOUT_CHANGES,
+    openService: () =>
+      openWatchers(`${serviceUrl.replace(/^http/, "ws")}/v1.0/users/${user}/presence/watch`, [token], WATCHERS),
+    write: async () => {
+      busy = !busy;
+      const response = await change(busy);
+      if (!response.ok) throw new Error(`setPresence: ${response.status}`);
+      await response.arrayBuffer();
     },
-    (service, floor) =>
-      alternateRounds(
-        FANOUT_CHANGES,
-        () =>
-          service.round(
-            async () => {
-              before = latest;
-              busy = !busy;
-              const response = await change(busy);
-              if (!response.ok) throw new Error(`setPresence: ${response.status}`);
-              await response.arrayBuffer();
-            },
-            (data) => {
-              const { sequenceNumber } = (JSON.parse(data) as { presence: { sequenceNumber: string } }).presence;
-              if (!(sequenceNumber > before)) throw new Error(`a watcher got a stale presence: ${data}`);
-              if (sequenceNumber > latest) latest = sequenceNumber;
-            },
-          ),
-        () => floor.round(() => floorBroadcast(baselineUrl, sample), floorCheck(sample)),
-      ),
-  );
+  });
   const p99 = percentile(latencies, 99);
   return {
     name: `a changed presence reaching ${WATCHERS} watchers`,
@@ -535,23 +518,62 @@ async function fanOutCase(
   };
 }
 
-/** A watch message of the same size as the service sends for `user`, for the floor to send. */
-async function sampleMessage(serviceUrl: string, user: string, token: string): Promise<string> {
-  const presence = await fetch(`${serviceUrl}/v1.0/users/${user}/presence`, {
+/**
+ * The fan-out cases' rounds (alternateRounds): `openService`'s sockets watching `user`, against
+ * as many sockets held by the baseline's one object. A service round makes one change with
+ * `write`, and every socket must get a version newer than the one before; each change is learnt
+ * from the messages alone, as the floor makes no request between changes either. A floor round
+ * has the baseline send a message of the same size to all its sockets.
+ */
+async function watchedRounds(options: {
+  serviceUrl: string;
+  baselineUrl: string;
+  user: string;
+  token: string;
+  count: number;
+  changes: number;
+  openService: () => Promise<Watchers>;
+  write: () => Promise<void>;
+  between?: () => Promise<void>;
+}): Promise<{ service: number[]; floor: number[] }> {
+  const { serviceUrl, baselineUrl, user, token, count, changes, openService, write, between } = options;
+  const response = await fetch(`${serviceUrl}/v1.0/users/${user}/presence`, {
     headers: { authorization: `Bearer ${token}` },
   });
-  return JSON.stringify({ type: "presence", presence: await presence.json(), changedDateTime: new Date() });
+  const presence = (await response.json()) as { sequenceNumber: string };
+  const sample = JSON.stringify({ type: "presence", presence, changedDateTime: new Date() });
+  let latest = presence.sequenceNumber;
+  let before = latest;
+  return withWatchers(
+    { service: openService, floor: () => openWatchers(`${baselineUrl.replace(/^http/, "ws")}/fanout`, [], count) },
+    (service, floor) =>
+      alternateRounds(
+        changes,
+        () =>
+          service.round(
+            async () => {
+              before = latest;
+              await write();
+            },
+            (data) => {
+              const { sequenceNumber } = (JSON.parse(data) as { presence: { sequenceNumber: string } }).presence;
+              if (!(sequenceNumber > before)) throw new Error(`a watcher got a stale presence: ${data}`);
+              if (sequenceNumber > latest) latest = sequenceNumber;
+            },
+          ),
+        () =>
+          floor.round(
+            async () => {
+              await (await fetch(`${baselineUrl}/fanout`, { method: "POST", body: sample })).arrayBuffer();
+            },
+            (data) => {
+              if (data !== sample) throw new Error("the baseline sent something else");
+            },
+          ),
+        between,
+      ),
+  );
 }
-
-/** The floor's change: one POST that makes the baseline object send `sample` to all its sockets. */
-async function floorBroadcast(baselineUrl: string, sample: string): Promise<void> {
-  const response = await fetch(`${baselineUrl}/fanout`, { method: "POST", body: sample });
-  await response.arrayBuffer();
-}
-
-const floorCheck = (sample: string) => (data: string) => {
-  if (data !== sample) throw new Error("the baseline sent something else");
-};
 
 /**
  * Issue 13's popular user: POPULAR multi-user sockets (each its own connection, spread over
@@ -572,8 +594,6 @@ async function popularWatchersCase(
   let busy = true;
   await (await change(user, busy)).arrayBuffer();
   await (await change(quiet, busy)).arrayBuffer();
-  let latest = await currentSequence(serviceUrl, user, token);
-  let before = latest;
   const writes: number[] = [];
   const quietWrites: number[] = [];
   const timedChange = async (target: string, into: number[]) => {
@@ -583,44 +603,32 @@ async function popularWatchersCase(
     await response.arrayBuffer();
     into.push(performance.now() - started);
   };
-  const sample = await sampleMessage(serviceUrl, user, token);
-  const { service: latencies, floor } = await withWatchers(
-    {
-      service: () =>
-        openWatchers(
-          `${serviceUrl.replace(/^http/, "ws")}/v1.0/communications/presences/watch`,
-          readers.map((r) => r.token),
-          POPULAR,
-          [user],
-        ),
-      floor: () => openWatchers(`${baselineUrl.replace(/^http/, "ws")}/fanout`, [], POPULAR),
-    },
-    (service, floor) =>
-      alternateRounds(
-        POPULAR_CHANGES,
-        () =>
-          service.round(
-            async () => {
-              before = latest;
-              busy = !busy;
-              await timedChange(user, writes);
-            },
-            (data) => {
-              const { sequenceNumber } = (JSON.parse(data) as { presence: { sequenceNumber: string } }).presence;
-              if (!(sequenceNumber > before)) throw new Error(`a watcher got a stale presence: ${data}`);
-              if (sequenceNumber > latest) latest = sequenceNumber;
-            },
-          ),
-        () => floor.round(() => floorBroadcast(baselineUrl, sample), floorCheck(sample)),
-        // The same write to a user nobody watches, once per round, with the service idle again
-        // (the last socket has the change before the service has finished with it).
-        async () => {
-          await new Promise((r) => setTimeout(r, 100));
-          await timedChange(quiet, quietWrites);
-          await new Promise((r) => setTimeout(r, 100));
-        },
+  const { service: latencies, floor } = await watchedRounds({
+    serviceUrl,
+    baselineUrl,
+    user,
+    token,
+    count: POPULAR,
+    changes: POPULAR_CHANGES,
+    openService: () =>
+      openWatchers(
+        `${serviceUrl.replace(/^http/, "ws")}/v1.0/communications/presences/watch`,
+        readers.map((r) => r.token),
+        POPULAR,
+        [user],
       ),
-  );
+    write: () => {
+      busy = !busy;
+      return timedChange(user, writes);
+    },
+    // The same write to a user nobody watches, once per round, with the service idle again
+    // (the last socket has the change before the service has finished with it).
+    between: async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      await timedChange(quiet, quietWrites);
+      await new Promise((r) => setTimeout(r, 100));
+    },
+  });
   // The two warm-up rounds call the trigger too: only the measured rounds count.
   const measuredWrites = writes.slice(-POPULAR_CHANGES);
   const p99 = percentile(latencies, 99);
@@ -755,13 +763,6 @@ async function popularWebhookCase(
   } finally {
     server.close();
   }
-}
-
-async function currentSequence(serviceUrl: string, user: string, token: string): Promise<string> {
-  const response = await fetch(`${serviceUrl}/v1.0/users/${user}/presence`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  return ((await response.json()) as { sequenceNumber: string }).sequenceNumber;
 }
 
 /**
