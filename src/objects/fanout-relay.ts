@@ -73,15 +73,32 @@ export class FanoutRelay extends DurableObject<Env> {
   }
 
   /**
-   * Passes on `changes` (oldest first) of user `userId`: the webhook jobs to the queue, then
-   * the watch messages to every hub at once. Answers how many it holds, so the user's object
-   * can stop calling an empty shard. Throws when the queue or a hub could not take a change:
-   * the user's object sends the batch again later, and what was passed on is not repeated
-   * (hubs drop what they already have; queued jobs are remembered).
+   * Passes on `changes` (oldest first) of user `userId`: the webhook jobs to the queue and the
+   * watch messages to every hub, at the same time, so sockets do not wait for the queue. Answers
+   * how many it holds, so the user's object can stop calling an empty shard. Throws when the
+   * queue or a hub could not take a change: the user's object sends the batch again later, and
+   * what was passed on is not repeated (hubs drop what they already have; queued jobs are
+   * remembered).
    */
   async deliver(tenantId: string, userId: string, changes: ChangeRecord[]): Promise<{ size: number }> {
     const last = changes.at(-1);
     if (!last) return { size: this.size() };
+    const [queued, delivered] = await Promise.allSettled([
+      this.queueJobs(tenantId, userId, changes),
+      this.deliverToHubs(
+        userId,
+        changes.map((change) => watchDelivery(userId, change)),
+      ),
+    ]);
+    if (queued.status === "rejected") throw queued.reason;
+    if (delivered.status === "rejected") throw delivered.reason;
+    if (delivered.value > 0) throw new Error(`${delivered.value} hub(s) did not take the change`);
+    return { size: await this.forgetIfEmpty() };
+  }
+
+  /** Queues the webhook jobs of the changes not queued before, and remembers the last one queued. */
+  private async queueJobs(tenantId: string, userId: string, changes: ChangeRecord[]): Promise<void> {
+    const last = changes.at(-1) as ChangeRecord;
     const subscribers = [...this.subscriberMap().values()];
     const unqueued = changes.filter((c) => c.sequenceNumber > this.queuedThrough);
     if (subscribers.length > 0 && unqueued.length > 0) {
@@ -92,12 +109,6 @@ export class FanoutRelay extends DurableObject<Env> {
       );
     }
     if (last.sequenceNumber > this.queuedThrough) this.queuedThrough = last.sequenceNumber;
-    const failures = await this.deliverToHubs(
-      userId,
-      changes.map((change) => watchDelivery(userId, change)),
-    );
-    if (failures > 0) throw new Error(`${failures} hub(s) did not take the change`);
-    return { size: await this.forgetIfEmpty() };
   }
 
   /** Sends each hub what it lacks, all at once; forgets hubs that no longer watch the user. Returns the failures. */

@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { shardOf } from "../../src/domain/fanout";
 import { FanoutRelay } from "../../src/objects/fanout-relay";
 import type { PresenceHub } from "../../src/objects/presence-hub";
 import { UserPresence } from "../../src/objects/user-presence";
@@ -152,6 +153,86 @@ describe("the hand-over to the relays", () => {
     expect(await runDurableObjectAlarm(userObject(user))).toBe(true);
     await setStatus(user, "second");
     expect(presenceOf(await socket.nextOf("presence")).statusMessage).toMatchObject({ message: { content: "second" } });
+    socket.close();
+  });
+});
+
+/**
+ * Opens a single-user socket on `user` and adds subscriptions until one is held by the relay
+ * that holds the socket's hub (1 in 16 is). Returns the socket and how many subscriptions.
+ */
+async function socketAndSubscriptionsOnOneRelay(user: string) {
+  const socket = await mustOpen(`/v1.0/users/${user}/presence/watch`, await reader());
+  await socket.next();
+  const [hub] = (await relayRegistrations(user)).hubs;
+  let subscriptions = 0;
+  for (let shared = false; !shared; subscriptions++) {
+    if (subscriptions === 200) throw new Error("no subscription landed on the hub's relay");
+    const response = await call(`/v1.0/subscriptions`, {
+      method: "POST",
+      token: await reader(),
+      body: {
+        changeType: "updated",
+        notificationUrl: `http://receiver.test/shared-relay/${subscriptions}`,
+        resource: `/communications/presences/${user}`,
+        expirationDateTime: new Date(Date.now() + 50 * 60_000).toISOString(),
+      },
+    });
+    expect(response.status).toBe(201);
+    shared = shardOf(((await response.json()) as { id: string }).id) === shardOf(hub as string);
+  }
+  return { socket, subscriptions };
+}
+
+describe("a relay with sockets and subscriptions", () => {
+  it("passes a change to the sockets without waiting for the webhook queue", async () => {
+    const user = newUserId();
+    await setStatus(user, "before");
+    const { socket, subscriptions } = await socketAndSubscriptionsOnOneRelay(user);
+    // The queue takes the jobs only once the test lets it.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const sendBatch = env.NOTIFICATIONS.sendBatch.bind(env.NOTIFICATIONS);
+    const slowQueue = vi.spyOn(env.NOTIFICATIONS, "sendBatch").mockImplementation(async (...args) => {
+      await held;
+      return sendBatch(...args);
+    });
+    await setStatus(user, "while the queue is slow");
+    expect(presenceOf(await socket.next()).statusMessage).toMatchObject({
+      message: { content: "while the queue is slow" },
+    });
+    expect(slowQueue).toHaveBeenCalled();
+    expect(receiver.items()).toEqual([]);
+    release();
+    await eventually(async () => receiver.items().length === subscriptions);
+    expect(await pendingChanges(user)).toEqual([]);
+    socket.close();
+  });
+
+  it("gives the sockets a change the queue refused, and queues its jobs on the retry, once", async () => {
+    const user = newUserId();
+    await setStatus(user, "before");
+    const { socket, subscriptions } = await socketAndSubscriptionsOnOneRelay(user);
+    const refusing = vi.spyOn(env.NOTIFICATIONS, "sendBatch").mockRejectedValue(new Error("queue down (test)"));
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    await setStatus(user, "while the queue is down");
+    expect(presenceOf(await socket.next()).statusMessage).toMatchObject({
+      message: { content: "while the queue is down" },
+    });
+    await eventually(async () => (await pendingChanges(user)).length === 1);
+    expect(receiver.items()).toEqual([]);
+
+    refusing.mockRestore();
+    // The retry the alarm makes (armed 10 s ahead after a failed hand-over), run now.
+    expect(await runDurableObjectAlarm(userObject(user))).toBe(true);
+    await eventually(async () => receiver.items().length === subscriptions);
+    expect(await pendingChanges(user)).toEqual([]);
+    await settleEvents(200);
+    // The socket had the change already: the retry does not send it again.
+    expect(socket.drain()).toEqual([]);
+    expect(receiver.items()).toHaveLength(subscriptions);
     socket.close();
   });
 });
