@@ -103,23 +103,30 @@ export function call(path: string, options: CallOptions = {}): Promise<Response>
 }
 
 /**
+ * Subscribes to `user`'s presence with `token`, notifications going to `notificationUrl` (a
+ * WebhookReceiver must be installed). Returns the subscription's id.
+ */
+export async function subscribe(user: string, token: string, notificationUrl: string): Promise<string> {
+  const response = await call(`/v1.0/subscriptions`, {
+    method: "POST",
+    token,
+    body: {
+      changeType: "updated",
+      notificationUrl,
+      resource: `/communications/presences/${user}`,
+      expirationDateTime: new Date(Date.now() + 50 * 60_000).toISOString(),
+    },
+  });
+  if (response.status !== 201) throw new Error(`subscription: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { id: string }).id;
+}
+
+/**
  * Subscribes to `user`'s presence `count` times with `token`, each subscription with its own
  * notification URL `http://receiver.test/{path}/{i}` (a WebhookReceiver must be installed).
  */
 export async function subscribeMany(user: string, count: number, token: string, path: string): Promise<void> {
-  for (let i = 0; i < count; i++) {
-    const response = await call(`/v1.0/subscriptions`, {
-      method: "POST",
-      token,
-      body: {
-        changeType: "updated",
-        notificationUrl: `http://receiver.test/${path}/${i}`,
-        resource: `/communications/presences/${user}`,
-        expirationDateTime: new Date(Date.now() + 50 * 60_000).toISOString(),
-      },
-    });
-    if (response.status !== 201) throw new Error(`subscription ${i}: ${response.status} ${await response.text()}`);
-  }
+  for (let i = 0; i < count; i++) await subscribe(user, token, `http://receiver.test/${path}/${i}`);
 }
 
 /**

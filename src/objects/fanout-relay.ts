@@ -81,8 +81,7 @@ export class FanoutRelay extends DurableObject<Env> {
    * remembered).
    */
   async deliver(tenantId: string, userId: string, changes: ChangeRecord[]): Promise<{ size: number }> {
-    const last = changes.at(-1);
-    if (!last) return { size: this.size() };
+    if (changes.length === 0) return { size: this.size() };
     const [queued, delivered] = await Promise.allSettled([
       this.queueJobs(tenantId, userId, changes),
       this.deliverToHubs(

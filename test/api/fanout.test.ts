@@ -12,6 +12,7 @@ import {
   hubWatches,
   newUserId,
   relayRegistrations,
+  subscribe,
   subscribeMany,
   tablesOf,
   userObject,
@@ -168,18 +169,8 @@ async function socketAndSubscriptionsOnOneRelay(user: string) {
   let subscriptions = 0;
   for (let shared = false; !shared; subscriptions++) {
     if (subscriptions === 200) throw new Error("no subscription landed on the hub's relay");
-    const response = await call(`/v1.0/subscriptions`, {
-      method: "POST",
-      token: await reader(),
-      body: {
-        changeType: "updated",
-        notificationUrl: `http://receiver.test/shared-relay/${subscriptions}`,
-        resource: `/communications/presences/${user}`,
-        expirationDateTime: new Date(Date.now() + 50 * 60_000).toISOString(),
-      },
-    });
-    expect(response.status).toBe(201);
-    shared = shardOf(((await response.json()) as { id: string }).id) === shardOf(hub as string);
+    const id = await subscribe(user, await reader(), `http://receiver.test/shared-relay/${subscriptions}`);
+    shared = shardOf(id) === shardOf(hub as string);
   }
   return { socket, subscriptions };
 }
