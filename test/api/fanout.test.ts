@@ -175,6 +175,48 @@ async function socketAndSubscriptionsOnOneRelay(user: string) {
   return { socket, subscriptions };
 }
 
+describe("the write path", () => {
+  it("answers the writer, and later writers, while the user's relays are still passing changes on", async () => {
+    const user = newUserId();
+    await setStatus(user, "before");
+    const socket = await mustOpen(`/v1.0/users/${user}/presence/watch`, await reader());
+    await socket.next();
+    // Every relay of the user takes its changes only once the test lets it.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const deliver = FanoutRelay.prototype.deliver;
+    const holding = vi.spyOn(FanoutRelay.prototype, "deliver").mockImplementation(async function (
+      this: FanoutRelay,
+      ...args
+    ) {
+      if (args[1] === user) await held;
+      return deliver.apply(this, args);
+    });
+    // A write that waited for its fan-out would never answer while the relays are held.
+    const answered = (write: Promise<void>) =>
+      Promise.race([write.then(() => "answered"), settleEvents(10_000).then(() => "still waiting")]);
+    expect(await answered(setStatus(user, "first"))).toBe("answered");
+    await eventually(async () => holding.mock.calls.some((call) => call[1] === user));
+    expect(await answered(setStatus(user, "second"))).toBe("answered");
+    await settleEvents(200);
+    expect(socket.drain()).toEqual([]);
+
+    release();
+    const first = presenceOf(await socket.next());
+    const second = presenceOf(await socket.next());
+    expect([first.statusMessage, second.statusMessage]).toMatchObject([
+      { message: { content: "first" } },
+      { message: { content: "second" } },
+    ]);
+    expect(second.sequenceNumber > first.sequenceNumber).toBe(true);
+    expect(second.sequenceNumber).toBe(await currentSequence(user));
+    await eventually(async () => (await pendingChanges(user)).length === 0);
+    socket.close();
+  });
+});
+
 describe("a relay with sockets and subscriptions", () => {
   it("passes a change to the sockets without waiting for the webhook queue", async () => {
     const user = newUserId();
