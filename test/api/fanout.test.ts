@@ -96,13 +96,28 @@ async function eventually(check: () => Promise<boolean>, ms = 15_000) {
   }
 }
 
-/** Makes every relay of `user` refuse changes until the spy is restored. */
-function breakRelays(user: string) {
+/** Runs `before` each time a relay of `user` is handed changes (to fail or hold it), until the spy is restored. */
+function interceptRelays(user: string, before: () => Promise<void> | void) {
   const deliver = FanoutRelay.prototype.deliver;
-  return vi.spyOn(FanoutRelay.prototype, "deliver").mockImplementation(function (this: FanoutRelay, ...args) {
-    if (args[1] === user) throw new Error("relay down (test)");
+  return vi.spyOn(FanoutRelay.prototype, "deliver").mockImplementation(async function (this: FanoutRelay, ...args) {
+    if (args[1] === user) await before();
     return deliver.apply(this, args);
   });
+}
+
+/** Makes every relay of `user` refuse changes until the spy is restored. */
+const breakRelays = (user: string) =>
+  interceptRelays(user, () => {
+    throw new Error("relay down (test)");
+  });
+
+/** A promise the test settles when it chooses: what a held relay or queue waits for. */
+function gate() {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return { held, release };
 }
 
 const pendingChanges = (user: string) =>
@@ -182,18 +197,8 @@ describe("the write path", () => {
     const socket = await mustOpen(`/v1.0/users/${user}/presence/watch`, await reader());
     await socket.next();
     // Every relay of the user takes its changes only once the test lets it.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const deliver = FanoutRelay.prototype.deliver;
-    const holding = vi.spyOn(FanoutRelay.prototype, "deliver").mockImplementation(async function (
-      this: FanoutRelay,
-      ...args
-    ) {
-      if (args[1] === user) await held;
-      return deliver.apply(this, args);
-    });
+    const { held, release } = gate();
+    const holding = interceptRelays(user, () => held);
     // A write that waited for its fan-out would never answer while the relays are held.
     const answered = (write: Promise<void>) =>
       Promise.race([write.then(() => "answered"), settleEvents(10_000).then(() => "still waiting")]);
@@ -223,10 +228,7 @@ describe("a relay with sockets and subscriptions", () => {
     await setStatus(user, "before");
     const { socket, subscriptions } = await socketAndSubscriptionsOnOneRelay(user);
     // The queue takes the jobs only once the test lets it.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { held, release } = gate();
     const sendBatch = env.NOTIFICATIONS.sendBatch.bind(env.NOTIFICATIONS);
     const slowQueue = vi.spyOn(env.NOTIFICATIONS, "sendBatch").mockImplementation(async (...args) => {
       await held;
