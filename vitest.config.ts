@@ -25,6 +25,8 @@ export default defineConfig({
           DELIVERY_TIMEOUT_MS: "300",
           // Hubs this small fill at once, so the tests' sockets spill from hub to hub and group to group.
           WATCH_SOCKETS_PER_HUB: "3",
+          // Tests play readers in several regions with this header (http/region.ts).
+          TEST_REGION_HEADER: "x-test-region",
         },
       },
     }),

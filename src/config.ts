@@ -36,6 +36,15 @@ export interface Config {
   /** Watch hubs: how many in each group of a region, and how many sockets one holds. */
   hubsPerGroup: number;
   socketsPerHub: number;
+  /** D30 read views: shards of a tenant's users per region, and how long a view may go without word from a user. */
+  readViewShards: number;
+  readViewLeaseMs: number;
+  /** A view lets go of a user nobody read for this long. */
+  readViewIdleMs: number;
+  /** Tests and the bench only: a request header that picks the region (http/region.ts). */
+  testRegionHeader: string | undefined;
+  /** The bench only: the delay of a call from another region to a user's object, and the users' home region. */
+  crossRegion: { delayMs: number; homeRegion: string } | null;
 }
 
 /** D20's numbers, the defaults when THROTTLE_* are unset. */
@@ -54,6 +63,16 @@ export const DEFAULT_VALIDATION_TOKEN_ISSUER = "urn:graph-presence-edge";
 export const DEFAULT_HUBS_PER_GROUP = 4;
 /** Well under a Durable Object's 32,768 hibernatable sockets: a change to all of them is one hub's work. */
 export const DEFAULT_SOCKETS_PER_HUB = 4_000;
+
+/**
+ * D30's read views. 16 shards: a 650-id batch costs at most 16 view calls, and a 100,000-user
+ * tenant's views hold about 6,000 users each per region (a few MiB of memory).
+ */
+export const DEFAULT_READ_VIEW_SHARDS = 16;
+/** D30: at most 5 s without word from the user's relays or object. */
+export const DEFAULT_READ_VIEW_LEASE_MS = 5_000;
+/** A user nobody read in a region for 10 minutes is let go there (its relays stop sending to the view). */
+export const DEFAULT_READ_VIEW_IDLE_MS = 10 * 60_000;
 
 /** A comma-separated binding ("a, b,c") as a list, without empty entries. */
 export function commaSeparated(value: string | undefined): string[] {
@@ -77,6 +96,13 @@ function fadeTimings(env: Env): FadeTimings {
   const idle = positiveInteger(env.TEST_FADE_IDLE_AFTER_SECONDS, 0);
   const away = positiveInteger(env.TEST_FADE_AWAY_AFTER_SECONDS, 0);
   return idle > 0 && away > idle ? { idleAfterMs: idle * 1000, awayAfterMs: away * 1000 } : DEFAULT_FADE;
+}
+
+/** The bench's simulated distance between regions, when both of its settings are given. */
+function crossRegion(env: Env): Config["crossRegion"] {
+  const delayMs = positiveInteger(env.TEST_CROSS_REGION_DELAY_MS, 0);
+  const homeRegion = env.TEST_HOME_REGION?.trim().toLowerCase();
+  return delayMs > 0 && homeRegion ? { delayMs, homeRegion } : null;
 }
 
 // Bindings do not change while an isolate lives: each env object is read once.
@@ -105,6 +131,11 @@ export function readConfig(env: Env): Config {
       fade: fadeTimings(env),
       hubsPerGroup: positiveInteger(env.WATCH_HUBS_PER_REGION, DEFAULT_HUBS_PER_GROUP),
       socketsPerHub: positiveInteger(env.WATCH_SOCKETS_PER_HUB, DEFAULT_SOCKETS_PER_HUB),
+      readViewShards: positiveInteger(env.READ_VIEW_SHARDS, DEFAULT_READ_VIEW_SHARDS),
+      readViewLeaseMs: positiveInteger(env.READ_VIEW_LEASE_MS, DEFAULT_READ_VIEW_LEASE_MS),
+      readViewIdleMs: positiveInteger(env.READ_VIEW_IDLE_MS, DEFAULT_READ_VIEW_IDLE_MS),
+      testRegionHeader: env.TEST_REGION_HEADER?.trim().toLowerCase() || undefined,
+      crossRegion: crossRegion(env),
     });
     read.set(env, config);
   }

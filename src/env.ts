@@ -43,6 +43,17 @@ interface OptionalSettings {
   WATCH_HUBS_PER_REGION?: string;
   /** Sockets one hub holds at most; a full hub passes a new socket on (default 4000). */
   WATCH_SOCKETS_PER_HUB?: string;
+  /** D30 read views: shards of a tenant's users per region (default 16). */
+  READ_VIEW_SHARDS?: string;
+  /** D30: how long a read view answers a user without word from it (default 5000 ms). */
+  READ_VIEW_LEASE_MS?: string;
+  /** How long a read view keeps a user nobody reads (default 600000 ms). */
+  READ_VIEW_IDLE_MS?: string;
+  /** Tests and the bench only: a request header naming the caller's region, instead of the continent. */
+  TEST_REGION_HEADER?: string;
+  /** The bench only: calls from another region than TEST_HOME_REGION to a user's object wait this long. */
+  TEST_CROSS_REGION_DELAY_MS?: string;
+  TEST_HOME_REGION?: string;
 }
 
 /** The Worker's bindings. */

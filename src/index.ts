@@ -6,6 +6,7 @@ import type { NotificationJob } from "./notifications/jobs";
 export { AppThrottle } from "./objects/app-throttle";
 export { FanoutRelay } from "./objects/fanout-relay";
 export { PresenceHub } from "./objects/presence-hub";
+export { ReadView } from "./objects/read-view";
 export { SubscriptionRegistry } from "./objects/subscription-registry";
 export { UserPresence } from "./objects/user-presence";
 

@@ -11,6 +11,7 @@ import { RELAY_SHARDS } from "../src/domain/fanout";
 import type { PresenceView } from "../src/domain/model";
 import type { Env } from "../src/env";
 import worker from "../src/index";
+import { FanoutRelay } from "../src/objects/fanout-relay";
 
 export const TENANT = "11111111-1111-4111-8111-111111111111";
 export const APP = "22222222-2222-4222-8222-222222222222";
@@ -222,4 +223,37 @@ export async function hubWatches() {
     rows.push(...found.map((r) => ({ hub: id.toString(), userId: r.user_id, socketId: r.socket_id })));
   }
   return rows;
+}
+
+/** Waits (bounded) until `check` holds. */
+export async function eventually(check: () => Promise<boolean>, ms = 15_000) {
+  const deadline = performance.now() + ms;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error("the condition did not hold in time");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Runs `before` each time a relay of `user` is handed changes (to fail or hold it), until the spy is restored. */
+export function interceptRelays(user: string, before: () => Promise<void> | void) {
+  const deliver = FanoutRelay.prototype.deliver;
+  return vi.spyOn(FanoutRelay.prototype, "deliver").mockImplementation(async function (this: FanoutRelay, ...args) {
+    if (args[1] === user) await before();
+    return deliver.apply(this, args);
+  });
+}
+
+/** Makes every relay of `user` refuse changes until the spy is restored. */
+export const breakRelays = (user: string) =>
+  interceptRelays(user, () => {
+    throw new Error("relay down (test)");
+  });
+
+/** A promise the test settles when it chooses: what a held relay or queue waits for. */
+export function gate() {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return { held, release };
 }

@@ -25,6 +25,12 @@ export interface ChangeRecord {
   changedAt: number;
   /** The presence as each audience may see it (D9). */
   views: Record<Audience, PresenceView>;
+  /**
+   * Until when these views stay right without another change: the next fade, expiry or local
+   * midnight (epoch ms); null when nothing is due. A read view answers from them until then
+   * (D30). Absent in records written before read views: taken as already due.
+   */
+  validUntil?: number | null;
 }
 
 /** What a hub gets of one change: the watch message each audience is sent. */
@@ -34,7 +40,7 @@ export interface WatchDelivery {
 }
 
 /** FNV-1a: a fast, well-spread 32-bit hash; it only spreads load, it guards nothing. */
-function fnv1a(text: string): number {
+export function fnv1a(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);

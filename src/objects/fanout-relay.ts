@@ -1,33 +1,43 @@
 import { DurableObject } from "cloudflare:workers";
-import { type ChangeRecord, type WatchDelivery, watchDelivery } from "../domain/fanout";
+import { type ChangeRecord, watchDelivery } from "../domain/fanout";
 import type { Audience } from "../domain/model";
 import type { Env } from "../env";
 import { changeJobs, enqueueJobs, type SubscriberItem } from "../notifications/jobs";
 import { logError, objectSource } from "../shared/log";
 import { hasTable } from "../shared/sqlite";
-import { presenceHubStub } from "./names";
+import { presenceHubStub, readViewStub } from "./names";
 
-/** A hub that fails this many deliveries in a row is taken for gone. */
-const HUB_FAILURES_BEFORE_DROP = 3;
+/** A hub or read view that fails this many deliveries in a row is taken for gone. */
+const FAILURES_BEFORE_DROP = 3;
+
+/** What a relay passes changes to: watch hubs, and read views (D30), each kept in a table of its own. */
+type TargetKind = "hub" | "view";
+const TARGET_TABLES: Record<TargetKind, { table: string; column: string }> = {
+  hub: { table: "watchers", column: "hub" },
+  view: { table: "read_views", column: "name" },
+};
 
 /**
  * One share of one user's audience, named `{tenantId}:{userId}:{shard}` (domain/fanout.ts):
- * the watch hubs and webhook subscriptions whose key hashes to this shard. The user's object
- * hands it each change (in order, one batch at a time); it writes the webhook jobs to the
- * queue and passes the watch messages to its hubs, in parallel with the other shards. What it
- * holds is bounded by the number of hubs in a tenant's pool and by the subscription quotas,
- * divided by the number of shards; it keeps no storage once it holds nobody (D29).
+ * the watch hubs, read views (D30) and webhook subscriptions whose key hashes to this shard. The
+ * user's object hands it each change (in order, one batch at a time); it writes the webhook jobs
+ * to the queue and passes the changes to its hubs and views, in parallel with the other shards.
+ * What it holds is bounded by the number of hubs in a tenant's pool, the regions' views of the
+ * user and the subscription quotas, divided by the number of shards; it keeps no storage once it
+ * holds nobody (D29).
  */
 export class FanoutRelay extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  /** Hub names, each with how often it registered (so a prune never undoes a newer registration). */
-  private hubs: Map<string, number> | null = null;
+  /** Hub and view names, each with how often it registered (so a prune never undoes a newer registration). */
+  private targets: Record<TargetKind, Map<string, number>> | null = null;
   private subscribers: Map<string, SubscriberItem> | null = null;
-  private readonly hubFailures = new Map<string, number>();
+  /** Deliveries failed in a row, per target (`{kind} {name}`). */
+  private readonly failures = new Map<string, number>();
   /**
-   * The newest change each hub has taken, so a batch sent again (after another hub failed) goes
-   * only to the hubs that lack it: a watcher never gets a change twice. Memory only; the user's
-   * object sends a batch again within seconds, long before an idle relay is evicted.
+   * The newest change each target has taken (by `{kind} {name}`), so a batch sent again (after
+   * another target failed) goes only to those that lack it: a watcher never gets a change twice.
+   * Memory only; the user's object sends a batch again within seconds, long before an idle relay
+   * is evicted.
    */
   private readonly sentTo = new Map<string, string>();
   /** The newest change whose webhook jobs are on the queue, so a batch sent again is not queued twice. */
@@ -38,18 +48,36 @@ export class FanoutRelay extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
   }
 
-  async addWatcher(hub: string): Promise<{ size: number }> {
-    const hubs = this.hubMap();
-    if (!hubs.has(hub)) {
+  addWatcher(hub: string): Promise<{ size: number }> {
+    return this.addTarget("hub", hub);
+  }
+
+  removeWatcher(hub: string): Promise<{ size: number }> {
+    return this.removeTarget("hub", hub);
+  }
+
+  /** A region's read view now holds the user (D30). */
+  addView(name: string): Promise<{ size: number }> {
+    return this.addTarget("view", name);
+  }
+
+  removeView(name: string): Promise<{ size: number }> {
+    return this.removeTarget("view", name);
+  }
+
+  private async addTarget(kind: TargetKind, name: string): Promise<{ size: number }> {
+    const targets = this.targetMap()[kind];
+    if (!targets.has(name)) {
       this.ensureSchema();
-      this.sql.exec("INSERT OR REPLACE INTO watchers (hub) VALUES (?)", hub);
+      const { table, column } = TARGET_TABLES[kind];
+      this.sql.exec(`INSERT OR REPLACE INTO ${table} (${column}) VALUES (?)`, name);
     }
-    hubs.set(hub, (hubs.get(hub) ?? 0) + 1);
+    targets.set(name, (targets.get(name) ?? 0) + 1);
     return { size: this.size() };
   }
 
-  async removeWatcher(hub: string): Promise<{ size: number }> {
-    if (this.hubMap().delete(hub)) this.sql.exec("DELETE FROM watchers WHERE hub = ?", hub);
+  private async removeTarget(kind: TargetKind, name: string): Promise<{ size: number }> {
+    this.dropTarget(kind, name);
     return { size: await this.forgetIfEmpty() };
   }
 
@@ -73,26 +101,45 @@ export class FanoutRelay extends DurableObject<Env> {
   }
 
   /**
-   * Passes on `changes` (oldest first) of user `userId`: the webhook jobs to the queue and the
-   * watch messages to every hub, at the same time, so sockets do not wait for the queue. Answers
-   * how many it holds, so the user's object can stop calling an empty shard. Throws when the
-   * queue or a hub could not take a change: the user's object sends the batch again later, and
-   * what was passed on is not repeated (hubs drop what they already have; queued jobs are
-   * remembered).
+   * Passes on `changes` (oldest first) of user `userId`: the webhook jobs to the queue, the watch
+   * messages to every hub and the changes to every read view, all at the same time, so sockets
+   * do not wait for the queue. Answers how many it holds, so the user's object can stop calling
+   * an empty shard, and which views it forgot (they no longer hold the user). Throws when the
+   * queue, a hub or a view could not take a change: the user's object sends the batch again
+   * later, and what was passed on is not repeated (targets drop what they already have; queued
+   * jobs are remembered).
    */
-  async deliver(tenantId: string, userId: string, changes: ChangeRecord[]): Promise<{ size: number }> {
-    if (changes.length === 0) return { size: this.size() };
-    const [queued, delivered] = await Promise.allSettled([
+  async deliver(
+    tenantId: string,
+    userId: string,
+    changes: ChangeRecord[],
+  ): Promise<{ size: number; droppedViews: string[] }> {
+    if (changes.length === 0) return { size: this.size(), droppedViews: [] };
+    const last = (changes.at(-1) as ChangeRecord).sequenceNumber;
+    const deliveries = this.targetMap().hub.size > 0 ? changes.map((change) => watchDelivery(userId, change)) : [];
+    const [queued, toHubs, toViews] = await Promise.allSettled([
       this.queueJobs(tenantId, userId, changes),
-      this.deliverToHubs(
-        userId,
-        changes.map((change) => watchDelivery(userId, change)),
+      this.deliverTo("hub", last, (hub, had) =>
+        presenceHubStub(this.env, hub).deliver(
+          userId,
+          deliveries.filter((d) => d.sequenceNumber > had),
+        ),
+      ),
+      this.deliverTo("view", last, (view, had) =>
+        readViewStub(this.env, view).deliver(
+          userId,
+          changes.filter((c) => c.sequenceNumber > had),
+        ),
       ),
     ]);
     if (queued.status === "rejected") throw queued.reason;
-    if (delivered.status === "rejected") throw delivered.reason;
-    if (delivered.value > 0) throw new Error(`${delivered.value} hub(s) did not take the change`);
-    return { size: await this.forgetIfEmpty() };
+    for (const delivered of [toHubs, toViews]) {
+      if (delivered.status === "rejected") throw delivered.reason;
+      if (delivered.value.failures > 0)
+        throw new Error(`${delivered.value.failures} target(s) did not take the change`);
+    }
+    const droppedViews = toViews.status === "fulfilled" ? toViews.value.dropped : [];
+    return { size: await this.forgetIfEmpty(), droppedViews };
   }
 
   /** Queues the webhook jobs of the changes not queued before, and remembers the last one queued. */
@@ -110,48 +157,61 @@ export class FanoutRelay extends DurableObject<Env> {
     if (last.sequenceNumber > this.queuedThrough) this.queuedThrough = last.sequenceNumber;
   }
 
-  /** Sends each hub what it lacks, all at once; forgets hubs that no longer watch the user. Returns the failures. */
-  private async deliverToHubs(userId: string, deliveries: WatchDelivery[]): Promise<number> {
-    const last = (deliveries.at(-1) as WatchDelivery).sequenceNumber;
-    const hubs = [...this.hubMap()].filter(([hub]) => (this.sentTo.get(hub) ?? "") < last);
-    const answers = await Promise.allSettled(
-      hubs.map(([hub]) => {
-        const had = this.sentTo.get(hub) ?? "";
-        return presenceHubStub(this.env, hub).deliver(
-          userId,
-          deliveries.filter((d) => d.sequenceNumber > had),
-        );
-      }),
-    );
+  /**
+   * Sends each target of `kind` what it lacks (after the sequenceNumber it has), all at once;
+   * forgets those that answer they no longer hold the user, and those that failed too often.
+   * Returns how many failed, and the names forgotten.
+   */
+  private async deliverTo(
+    kind: TargetKind,
+    last: string,
+    send: (name: string, had: string) => Promise<boolean>,
+  ): Promise<{ failures: number; dropped: string[] }> {
+    const key = (name: string) => `${kind} ${name}`;
+    const targets = [...this.targetMap()[kind]].filter(([name]) => (this.sentTo.get(key(name)) ?? "") < last);
+    const answers = await Promise.allSettled(targets.map(([name]) => send(name, this.sentTo.get(key(name)) ?? "")));
     let failures = 0;
+    const dropped: string[] = [];
     answers.forEach((answer, i) => {
-      const [hub, registrations] = hubs[i] as [string, number];
+      const [name, registrations] = targets[i] as [string, number];
       if (answer.status === "fulfilled") {
-        this.hubFailures.delete(hub);
-        this.sentTo.set(hub, last);
-        // A hub that registered again meanwhile keeps its registration.
-        if (!answer.value && this.hubMap().get(hub) === registrations) this.dropHub(hub);
+        this.failures.delete(key(name));
+        this.sentTo.set(key(name), last);
+        // A target that registered again meanwhile keeps its registration.
+        if (!answer.value && this.targetMap()[kind].get(name) === registrations) {
+          this.dropTarget(kind, name);
+          dropped.push(name);
+        }
         return;
       }
-      const count = (this.hubFailures.get(hub) ?? 0) + 1;
-      logError(objectSource("FanoutRelay", this.ctx), "hub delivery", answer.reason, { hub, failures: count });
-      if (count >= HUB_FAILURES_BEFORE_DROP) this.dropHub(hub);
-      else {
-        this.hubFailures.set(hub, count);
+      const count = (this.failures.get(key(name)) ?? 0) + 1;
+      logError(objectSource("FanoutRelay", this.ctx), `${kind} delivery`, answer.reason, {
+        [kind]: name,
+        failures: count,
+      });
+      if (count >= FAILURES_BEFORE_DROP) {
+        this.dropTarget(kind, name);
+        dropped.push(name);
+      } else {
+        this.failures.set(key(name), count);
         failures++;
       }
     });
-    return failures;
+    return { failures, dropped };
   }
 
-  private dropHub(hub: string): void {
-    this.hubFailures.delete(hub);
-    this.sentTo.delete(hub);
-    if (this.hubMap().delete(hub)) this.sql.exec("DELETE FROM watchers WHERE hub = ?", hub);
+  private dropTarget(kind: TargetKind, name: string): void {
+    this.failures.delete(`${kind} ${name}`);
+    this.sentTo.delete(`${kind} ${name}`);
+    if (this.targetMap()[kind].delete(name)) {
+      const { table, column } = TARGET_TABLES[kind];
+      this.sql.exec(`DELETE FROM ${table} WHERE ${column} = ?`, name);
+    }
   }
 
   private size(): number {
-    return this.hubMap().size + this.subscriberMap().size;
+    const { hub, view } = this.targetMap();
+    return hub.size + view.size + this.subscriberMap().size;
   }
 
   /** D29: a relay that holds nobody keeps no storage. Returns the size. */
@@ -159,7 +219,7 @@ export class FanoutRelay extends DurableObject<Env> {
     const size = this.size();
     if (size === 0 && this.exists()) {
       await this.ctx.storage.deleteAll();
-      this.hubs = null;
+      this.targets = null;
       this.subscribers = null;
     }
     return size;
@@ -169,21 +229,27 @@ export class FanoutRelay extends DurableObject<Env> {
     return hasTable(this.sql, "watchers");
   }
 
+  /** A relay written before read views has no `read_views` table: it gets one on its next registration. */
   private ensureSchema(): void {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS watchers (hub TEXT PRIMARY KEY);
+      CREATE TABLE IF NOT EXISTS read_views (name TEXT PRIMARY KEY);
       CREATE TABLE IF NOT EXISTS subscribers (subscription_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, audience TEXT NOT NULL);`);
   }
 
-  private hubMap(): Map<string, number> {
-    this.hubs ??= new Map(
-      this.exists()
-        ? this.sql
-            .exec<{ hub: string }>("SELECT hub FROM watchers")
-            .toArray()
-            .map((r) => [r.hub, 0])
-        : [],
+  private targetMap(): Record<TargetKind, Map<string, number>> {
+    this.targets ??= { hub: this.loadTargets("hub"), view: this.loadTargets("view") };
+    return this.targets;
+  }
+
+  private loadTargets(kind: TargetKind): Map<string, number> {
+    const { table, column } = TARGET_TABLES[kind];
+    if (!this.exists() || !hasTable(this.sql, table)) return new Map();
+    return new Map(
+      this.sql
+        .exec<Record<string, string>>(`SELECT ${column} AS name FROM ${table}`)
+        .toArray()
+        .map((r) => [r.name as string, 0]),
     );
-    return this.hubs;
   }
 
   private subscriberMap(): Map<string, SubscriberItem> {

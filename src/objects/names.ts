@@ -21,6 +21,15 @@ export const relayObjectName = (tenantId: string, userId: string, shard: number)
 /** One hub of a tenant's pool of watch-socket hubs in a region: `{tenantId}:{region}:{index}`. */
 export const hubObjectName = (tenantId: string, region: string, index: number) => `${tenantId}:${region}:${index}`;
 
+/** A tenant's read view of one shard of its users in a region (D30): `{tenantId}:{region}:{shard}`. */
+export const readViewObjectName = (tenantId: string, region: string, shard: number) => `${tenantId}:${region}:${shard}`;
+
+/** The tenant and region a read view's name stands for. */
+export function parseReadViewName(name: string | undefined): { tenantId: string; region: string } {
+  const [tenantId = "", region = ""] = (name ?? "").split(":");
+  return { tenantId, region };
+}
+
 export const userPresenceStub = (env: Env, tenantId: string, userId: string) =>
   env.USER_PRESENCE.getByName(userObjectName(tenantId, userId));
 
@@ -34,3 +43,5 @@ export const fanoutRelayStub = (env: Env, tenantId: string, userId: string, shar
   env.FANOUT_RELAY.getByName(relayObjectName(tenantId, userId, shard));
 
 export const presenceHubStub = (env: Env, name: string) => env.PRESENCE_HUB.getByName(name);
+
+export const readViewStub = (env: Env, name: string) => env.READ_VIEW.getByName(name);

@@ -66,6 +66,9 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TABLE changes (sequence TEXT PRIMARY KEY, record TEXT NOT NULL);`,
   // The status message expiry's digits below the millisecond, as the caller wrote them (D28).
   `ALTER TABLE status_message ADD COLUMN expires_at_sub_ms TEXT;`,
+  // The regions' read views registered with the user's relays (D30), so the Worker that carries a
+  // write knows whether its region's view holds the user (read-your-writes).
+  `CREATE TABLE read_views (name TEXT PRIMARY KEY);`,
 ];
 
 /** True once anything was ever written: reads of an unwritten user must not create storage (D3). */

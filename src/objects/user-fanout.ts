@@ -18,6 +18,8 @@ type Relay = ReturnType<typeof fanoutRelayStub>;
 export class UserFanout {
   /** The shards holding anyone (stored; loaded once). */
   private shards: Set<number> | null = null;
+  /** The read views registered with the relays (stored; loaded once). */
+  private views: Set<string> | null = null;
   /** Registrations in flight per shard: a shard is not given up while one may be adding to it. */
   private readonly registering = new Map<number, number>();
   /** The hand-over in progress: one at a time, so each relay gets the changes in order. */
@@ -35,6 +37,8 @@ export class UserFanout {
       source: { object: string; name: string };
       /** A relay failed: the owner arms its alarm to send the changes again. */
       retryLater: () => Promise<void>;
+      /** Every relay has every change: the owner's alarm need not wait to send them again. */
+      delivered: () => Promise<void>;
       /** A shard emptied: the owner may now hold nothing at all (D29). */
       emptied: () => Promise<void>;
     },
@@ -48,6 +52,24 @@ export class UserFanout {
 
   unwatch(hub: string): Promise<void> {
     return this.unregister(shardOf(hub), (relay) => relay.removeWatcher(hub));
+  }
+
+  /** A region's read view holds the user from now on (D30); registered once. */
+  async watchView(name: string): Promise<void> {
+    if (this.viewSet().has(name)) return;
+    await this.register(shardOf(name), (relay) => relay.addView(name));
+    this.sql.exec("INSERT OR IGNORE INTO read_views (name) VALUES (?)", name);
+    this.viewSet().add(name);
+  }
+
+  async unwatchView(name: string): Promise<void> {
+    this.forgetViews([name]);
+    await this.unregister(shardOf(name), (relay) => relay.removeView(name));
+  }
+
+  /** The read views that hold the user, as far as this object knows. */
+  viewNames(): string[] {
+    return [...this.viewSet()];
   }
 
   subscribe(subscriptionId: string, appId: string, audience: Audience): Promise<void> {
@@ -88,6 +110,7 @@ export class UserFanout {
   /** After the owner deleted its storage. */
   forget(): void {
     this.shards = null;
+    this.views = null;
     this.pendingKnown = null;
   }
 
@@ -119,13 +142,15 @@ export class UserFanout {
           if (answer.status === "rejected") {
             failed = true;
             logError(source, "relay delivery", answer.reason, { shard: shards[i] });
-          } else if (answer.value.size === 0) {
-            await this.shardEmptied(shards[i] as number);
+          } else {
+            this.forgetViews(answer.value.droppedViews ?? []);
+            if (answer.value.size === 0) await this.shardEmptied(shards[i] as number);
           }
         }
         if (failed) return await this.owner.retryLater();
         this.sql.exec("DELETE FROM changes WHERE sequence <= ?", (batch.at(-1) as ChangeRecord).sequenceNumber);
       }
+      await this.owner.delivered();
     } catch (error) {
       logError(source, "fan-out", error);
     }
@@ -142,7 +167,26 @@ export class UserFanout {
     return changes;
   }
 
-  // --- shards ---------------------------------------------------------------------------
+  // --- shards and views -----------------------------------------------------------------
+
+  private viewSet(): Set<string> {
+    this.views ??= new Set(
+      this.store.exists()
+        ? this.sql
+            .exec<{ name: string }>("SELECT name FROM read_views")
+            .toArray()
+            .map((r) => r.name)
+        : [],
+    );
+    return this.views;
+  }
+
+  /** Views the relays forgot (or that let go): the writer's Worker need not update them any more. */
+  private forgetViews(names: readonly string[]): void {
+    for (const name of names) {
+      if (this.viewSet().delete(name)) this.sql.exec("DELETE FROM read_views WHERE name = ?", name);
+    }
+  }
 
   private relay(shard: number): Relay {
     return fanoutRelayStub(this.env, this.owner.tenantId, this.owner.userId, shard);

@@ -13,6 +13,7 @@ import {
   type WorkLocationLayer,
   type WorkLocationType,
 } from "../domain/model";
+import type { PresenceSnapshot } from "../domain/read-views";
 import { formatSequenceNumber } from "../domain/sequence-number";
 import { alarmChange, earliest, settle, withoutExpired } from "../domain/settle";
 import {
@@ -34,6 +35,18 @@ import { UserFanout } from "./user-fanout";
 
 /** If a relay could not take the changes, the alarm tries again this much later. */
 const FANOUT_RETRY_MS = 10_000;
+
+/**
+ * What the Worker that carried a write needs for read-your-writes (D30): the presence after the
+ * write, and which regions' read views may hold the user (those registered, and any view at all
+ * when this write is the user's first, since views hold unwritten users without registering).
+ * Null when no view can need it: nothing visible changed, or no view holds the user.
+ */
+export interface WriteReceipt {
+  snapshot: PresenceSnapshot;
+  views: string[];
+  created: boolean;
+}
 
 /** The stored presence, settled, with each audience's view once built; all valid until `validUntil`. */
 interface Current extends StoredPresence {
@@ -79,6 +92,7 @@ export class UserPresence extends DurableObject<Env> {
       source: objectSource("UserPresence", ctx),
       // The commit's deadline stays; the retry joins it (armAlarm keeps the earlier one).
       retryLater: () => this.armAlarm(this.deadline()),
+      delivered: () => this.armAlarmAtDeadline(),
       emptied: () => this.forgetIfUnused(),
     });
   }
@@ -149,33 +163,59 @@ export class UserPresence extends DurableObject<Env> {
     return view;
   }
 
-  // --- writes: each applies one state change and commits it -------------------------------
+  // --- reads by the regions' read views (D30) --------------------------------------------
 
-  async setSession(command: SetSessionCommand): Promise<void> {
-    await this.commit(Date.now(), (state, now) => withSession(state, command, now));
+  /**
+   * A read view's read of the user: the presence as both audiences see it, and until when it
+   * stays right. A written user registers the view with its relays first (so no change after
+   * this answer is missed); an unwritten one registers nothing, so reading strangers creates no
+   * storage (D3), and the view holds it for its lease alone.
+   */
+  async readForView(view: string): Promise<PresenceSnapshot> {
+    const register = this.store.exists() && this.stored().version.counter > 0;
+    if (register) await this.fanout.watchView(view);
+    const [owner, other] = [await this.read("owner"), await this.read("other")];
+    return {
+      sequenceNumber: owner.view.sequenceNumber,
+      changedAt: owner.changedAt,
+      validUntil: this.deadline(),
+      views: { owner: owner.view, other: other.view },
+      written: register,
+    };
   }
 
-  /** Returns false when the application has no session (the route answers 404). */
-  async clearSession(sessionId: string): Promise<boolean> {
+  /** A view let go of the user: the relays stop sending it changes. */
+  async releaseView(view: string): Promise<void> {
+    await this.fanout.unwatchView(view);
+  }
+
+  // --- writes: each applies one state change and commits it -------------------------------
+
+  async setSession(command: SetSessionCommand): Promise<WriteReceipt | null> {
+    return this.write((state, now) => withSession(state, command, now));
+  }
+
+  /** `found` is false when the application has no session (the route answers 404). */
+  async clearSession(sessionId: string): Promise<{ found: boolean; receipt: WriteReceipt | null }> {
     let found = false;
-    await this.commit(Date.now(), (state) => {
+    const receipt = await this.write((state) => {
       const next = withoutSession(state, sessionId);
       found = next !== null;
       return next ?? state;
     });
-    return found;
+    return { found, receipt };
   }
 
-  async setPreferred(command: SetPreferredCommand): Promise<void> {
-    await this.commit(Date.now(), (state, now) => withPreferred(state, command, now));
+  async setPreferred(command: SetPreferredCommand): Promise<WriteReceipt | null> {
+    return this.write((state, now) => withPreferred(state, command, now));
   }
 
-  async clearPreferred(): Promise<void> {
-    await this.commit(Date.now(), withoutPreferred);
+  async clearPreferred(): Promise<WriteReceipt | null> {
+    return this.write(withoutPreferred);
   }
 
-  async setStatusMessage(command: SetStatusMessageCommand): Promise<void> {
-    await this.commit(Date.now(), (state, now) => withStatusMessage(state, command, now));
+  async setStatusMessage(command: SetStatusMessageCommand): Promise<WriteReceipt | null> {
+    return this.write((state, now) => withStatusMessage(state, command, now));
   }
 
   /** setManualLocation / setAutomaticLocation: the signal belongs to the user's current local date. */
@@ -184,15 +224,13 @@ export class UserPresence extends DurableObject<Env> {
     source: string,
     workLocationType: WorkLocationType,
     placeId: string | null,
-  ): Promise<void> {
-    await this.commit(Date.now(), (state, now) =>
-      withWorkLocation(state, { layer, source, workLocationType, placeId }, now),
-    );
+  ): Promise<WriteReceipt | null> {
+    return this.write((state, now) => withWorkLocation(state, { layer, source, workLocationType, placeId }, now));
   }
 
   /** clearAutomaticLocation (one layer) and clearLocation (both layers). */
-  async clearWorkLocation(layer?: WorkLocationLayer): Promise<void> {
-    await this.commit(Date.now(), (state) => withoutWorkLocation(state, layer));
+  async clearWorkLocation(layer?: WorkLocationLayer): Promise<WriteReceipt | null> {
+    return this.write((state) => withoutWorkLocation(state, layer));
   }
 
   /**
@@ -202,7 +240,7 @@ export class UserPresence extends DurableObject<Env> {
    */
   async updateMailboxSettings(
     patch: MailboxSettingsPatch,
-  ): Promise<{ settings: ReturnType<typeof mailboxSettingsView> } | { error: string }> {
+  ): Promise<{ settings: ReturnType<typeof mailboxSettingsView>; receipt: WriteReceipt | null } | { error: string }> {
     let merged: ReturnType<typeof mergeMailboxSettings>;
     try {
       merged = mergeMailboxSettings(this.stored().state.mailboxSettings, patch);
@@ -210,8 +248,31 @@ export class UserPresence extends DurableObject<Env> {
       if (error instanceof InvalidInput) return { error: error.message };
       throw error;
     }
-    await this.commit(Date.now(), (state) => withMailboxSettings(state, merged));
-    return { settings: mailboxSettingsView(merged) };
+    const receipt = await this.write((state) => withMailboxSettings(state, merged));
+    return { settings: mailboxSettingsView(merged), receipt };
+  }
+
+  /** Commits one change now, and answers what the writer's region's read view needs (D30). */
+  private async write(change: (state: PresenceState, now: number) => PresenceState): Promise<WriteReceipt | null> {
+    const now = Date.now();
+    const before = this.stored().version.counter;
+    const current = await this.commit(now, change);
+    if (current.version.counter === before) return null;
+    const views = this.fanout.viewNames();
+    const created = before === 0;
+    if (views.length === 0 && !created) return null;
+    const { views: byAudience, validUntil, sequenceNumber } = this.changeRecord(current, now);
+    return {
+      snapshot: {
+        sequenceNumber,
+        changedAt: current.version.changedAt,
+        validUntil: validUntil ?? null,
+        views: byAudience,
+        written: true,
+      },
+      views,
+      created,
+    };
   }
 
   // --- registrations of watchers and subscriptions (held by the relays) ------------------
@@ -317,6 +378,7 @@ export class UserPresence extends DurableObject<Env> {
       sequenceNumber: formatSequenceNumber(current.version.counter),
       changedAt: now,
       views: { owner: this.viewOf(current, "owner", now), other: this.viewOf(current, "other", now) },
+      validUntil: Number.isFinite(current.validUntil) ? current.validUntil : null,
     };
   }
 
@@ -346,6 +408,21 @@ export class UserPresence extends DurableObject<Env> {
   private deadline(): number | null {
     const until = this.current?.validUntil;
     return until !== undefined && Number.isFinite(until) ? until : null;
+  }
+
+  /**
+   * After the relays took every change: the alarm armed early to send them again (the commit
+   * arms it so, in case the object stops before its fan-out) goes back to the next deadline,
+   * sparing the object a wake-up per change.
+   */
+  private async armAlarmAtDeadline(): Promise<void> {
+    const deadline = this.deadline();
+    if (this.alarmAt === undefined || this.alarmAt === deadline || this.fanout.hasPending()) return;
+    if (this.alarmAt !== null && deadline !== null && this.alarmAt > deadline) return;
+    // Noted before the storage call, so a commit meanwhile arms its own retry after this one.
+    this.alarmAt = deadline;
+    if (deadline === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(deadline);
   }
 
   /** Arms the one alarm at the next deadline, or sooner to send changes a relay did not take. */

@@ -1,22 +1,19 @@
 import type { Context } from "hono";
 import { isGuid } from "../domain/ids";
+import type { PresenceView } from "../domain/model";
 import { GetPresencesByUserIdBody } from "../domain/schemas";
 import { readJsonBody } from "../http/body";
 import { requireCaller } from "../http/caller";
 import type { AppEnv } from "../http/context";
 import { badRequest } from "../http/errors";
-import { assertCanReadMany, audienceFor } from "../http/permissions";
+import { assertCanReadMany } from "../http/permissions";
 import { selectedProperties } from "../http/query-options";
 import { serviceRoot } from "../http/service-root";
-import { userPresenceStub } from "../objects/names";
-import { mapWithConcurrency } from "../shared/map-with-concurrency";
 import { presenceResource } from "./presence";
+import { readPresences } from "./reads";
 
 /** Spec 1.3: at most 650 ids per call. */
 export const MAX_IDS_PER_BATCH = 650;
-// Users are read in parallel, but not all 650 at once: enough to hide each
-// object's latency without a burst of hundreds of simultaneous subrequests.
-const BATCH_READ_CONCURRENCY = 64;
 
 /** `POST /communications/getPresencesByUserId` (spec 1.3); `$select` projects each presence (D21). */
 export async function getPresencesByUserId(c: Context<AppEnv>) {
@@ -33,9 +30,8 @@ export async function getPresencesByUserId(c: Context<AppEnv>) {
   }
   // Duplicates are returned once, in the order of their first appearance.
   const unique = [...new Set(ids.map((id) => id.toLowerCase()))];
-  const value = await mapWithConcurrency(unique, BATCH_READ_CONCURRENCY, async (userId) => {
-    const view = await userPresenceStub(c.env, caller.tenantId, userId).getPresence(audienceFor(caller, userId));
-    return presenceResource(undefined, userId, view, select);
-  });
+  // Through the region's read views: one call per shard of users the ids touch (D30).
+  const views = await readPresences(c, caller, unique);
+  const value = unique.map((userId, i) => presenceResource(undefined, userId, views[i] as PresenceView, select));
   return c.json({ "@odata.context": `${serviceRoot(c)}/$metadata#Collection(microsoft.graph.presence)`, value });
 }

@@ -8,6 +8,7 @@ import { assertCanUseMailboxSettings, targetUserId } from "../http/permissions";
 import { serviceRoot } from "../http/service-root";
 import { userPresenceStub } from "../objects/names";
 import type { UserIdOf } from "./presence";
+import { handOnWrite } from "./reads";
 
 type Ctx = Context<AppEnv>;
 
@@ -32,5 +33,7 @@ export const patchMailboxSettings = (idOf: UserIdOf) => async (c: Ctx) => {
   const patch = await readJsonBody(c.req.raw, PatchMailboxSettingsBody);
   const result = await userPresenceStub(c.env, caller.tenantId, userId).updateMailboxSettings(patch);
   if ("error" in result) throw badRequest(result.error);
+  // Out of office shows in presence: the writer's next read in its region shows it (D30).
+  await handOnWrite(c, caller, userId, result.receipt);
   return c.json(resource(c, userId, result.settings));
 };

@@ -15,10 +15,12 @@ import { readJsonBody } from "../http/body";
 import { requireCaller } from "../http/caller";
 import type { AppEnv } from "../http/context";
 import { badRequest, forbidden, notFound } from "../http/errors";
-import { assertCanRead, assertCanWrite, audienceFor, targetUserId } from "../http/permissions";
+import { assertCanRead, assertCanWrite, targetUserId } from "../http/permissions";
 import { project, selectedProperties, selectSuffix } from "../http/query-options";
 import { serviceRoot } from "../http/service-root";
 import { userPresenceStub } from "../objects/names";
+import type { WriteReceipt } from "../objects/user-presence";
+import { handOnWrite, readPresences } from "./reads";
 
 type Ctx = Context<AppEnv>;
 type Stub = ReturnType<typeof userPresenceStub>;
@@ -44,9 +46,6 @@ export function presenceResource(
   return { ...(context ? { "@odata.context": context } : {}), ...project({ id: userId, ...view }, select) };
 }
 
-/** An action's success: D7, `200` with an empty body. */
-const done = (c: Ctx) => c.body(null, 200);
-
 function assertOwnSession(caller: Caller, sessionId: string): string {
   if (sessionId.toLowerCase() !== caller.appId) {
     throw badRequest(
@@ -63,64 +62,56 @@ function assertDelegatedForWorkLocation(caller: Caller): void {
   }
 }
 
-type ActionHandler = (c: Ctx, caller: Caller, stub: Stub) => Promise<Response>;
+/** An action answers what the writer's region's read view needs (D30). */
+type ActionHandler = (c: Ctx, caller: Caller, stub: Stub) => Promise<WriteReceipt | null>;
 
-/** The bound actions of `microsoft.graph.presence` (spec 1.4-1.8). */
+/** The bound actions of `microsoft.graph.presence` (spec 1.4-1.8); each answers 200 with no body (D7). */
 const ACTIONS = {
   async setPresence(c, caller, stub) {
     const body = await readJsonBody(c.req.raw, SetPresenceBody);
     assertOwnSession(caller, body.sessionId);
-    await stub.setSession(toSetSessionCommand(body));
-    return done(c);
+    return stub.setSession(toSetSessionCommand(body));
   },
   async clearPresence(c, caller, stub) {
     const body = await readJsonBody(c.req.raw, ClearPresenceBody);
     const sessionId = assertOwnSession(caller, body.sessionId);
-    if (!(await stub.clearSession(sessionId))) {
-      throw notFound(`The user has no presence session '${body.sessionId}'.`);
-    }
-    return done(c);
+    const cleared = await stub.clearSession(sessionId);
+    if (!cleared.found) throw notFound(`The user has no presence session '${body.sessionId}'.`);
+    return cleared.receipt;
   },
   async setUserPreferredPresence(c, _caller, stub) {
     const body = await readJsonBody(c.req.raw, SetPreferredPresenceBody);
-    await stub.setPreferred(toSetPreferredCommand(body));
-    return done(c);
+    return stub.setPreferred(toSetPreferredCommand(body));
   },
   async clearUserPreferredPresence(c, _caller, stub) {
     await readJsonBody(c.req.raw, EmptyBody);
-    await stub.clearPreferred();
-    return done(c);
+    return stub.clearPreferred();
   },
   async setStatusMessage(c, _caller, stub) {
     const body = await readJsonBody(c.req.raw, SetStatusMessageBody);
-    await stub.setStatusMessage(toSetStatusMessageCommand(body.statusMessage, Date.now()));
-    return done(c);
+    return stub.setStatusMessage(toSetStatusMessageCommand(body.statusMessage, Date.now()));
   },
   async setManualLocation(c, caller, stub) {
     assertDelegatedForWorkLocation(caller);
     const { workLocationType, placeId } = parseWorkLocation(await readJsonBody(c.req.raw, SetWorkLocationBody));
     // The manual layer is the user's own choice: one slot, the latest wins.
-    await stub.setWorkLocation("manual", "", workLocationType, placeId);
-    return done(c);
+    return stub.setWorkLocation("manual", "", workLocationType, placeId);
   },
   async setAutomaticLocation(c, caller, stub) {
     assertDelegatedForWorkLocation(caller);
     const { workLocationType, placeId } = parseWorkLocation(await readJsonBody(c.req.raw, SetWorkLocationBody));
     // Automatic signals come from several agents (Teams, docking apps): one per application.
-    await stub.setWorkLocation("automatic", caller.appId, workLocationType, placeId);
-    return done(c);
+    return stub.setWorkLocation("automatic", caller.appId, workLocationType, placeId);
   },
   async clearAutomaticLocation(c, caller, stub) {
     assertDelegatedForWorkLocation(caller);
     await readJsonBody(c.req.raw, EmptyBody);
-    await stub.clearWorkLocation("automatic");
-    return done(c);
+    return stub.clearWorkLocation("automatic");
   },
   async clearLocation(c, caller, stub) {
     assertDelegatedForWorkLocation(caller);
     await readJsonBody(c.req.raw, EmptyBody);
-    await stub.clearWorkLocation();
-    return done(c);
+    return stub.clearWorkLocation();
   },
 } satisfies Record<string, ActionHandler>;
 
@@ -141,9 +132,9 @@ export const readPresence = (idOf: UserIdOf, context: PresenceContext) => async 
   const caller = await requireCaller(c, "read");
   const userId = targetUserId(caller, idOf(c));
   assertCanRead(caller, userId);
-  const view = await userPresenceStub(c.env, caller.tenantId, userId).getPresence(audienceFor(caller, userId));
+  const [view] = await readPresences(c, caller, [userId]);
   const select = selectedProperties(c);
-  return c.json(presenceResource(context(serviceRoot(c), userId, select), userId, view, select));
+  return c.json(presenceResource(context(serviceRoot(c), userId, select), userId, view as PresenceView, select));
 };
 
 export type PresenceActionName = keyof typeof ACTIONS;
@@ -153,7 +144,10 @@ export const presenceAction = (name: PresenceActionName, idOf: UserIdOf) => asyn
   const caller = await requireCaller(c);
   const userId = targetUserId(caller, idOf(c));
   assertCanWrite(caller, userId);
-  return ACTIONS[name](c, caller, userPresenceStub(c.env, caller.tenantId, userId));
+  const result = await ACTIONS[name](c, caller, userPresenceStub(c.env, caller.tenantId, userId));
+  await handOnWrite(c, caller, userId, result);
+  // D7: `200` with an empty body.
+  return c.body(null, 200);
 };
 
 /** Any other segment after a presence resource; the name is quoted as the caller sent it. */

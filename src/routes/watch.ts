@@ -8,6 +8,7 @@ import { requireCaller } from "../http/caller";
 import type { AppEnv } from "../http/context";
 import { badRequest, GraphError } from "../http/errors";
 import { assertCanRead, audienceFor, targetUserId } from "../http/permissions";
+import { regionOf } from "../http/region";
 import { hubObjectName, presenceHubStub } from "../objects/names";
 import { HUB_FULL_HEADER, WATCH_HEADERS } from "../objects/watch-forwarding";
 import type { UserIdOf } from "./presence";
@@ -80,7 +81,7 @@ async function openOnHub(
     ...single?.headers,
   });
   if (viaSubprotocol) headers.set(WATCH_HEADERS.subprotocol, "1");
-  const region = String((c.req.raw.cf as { continent?: unknown } | undefined)?.continent ?? "any").toLowerCase();
+  const region = regionOf(c.req.raw, c.env);
   const perGroup = readConfig(c.env).hubsPerGroup;
   // A large tenant's first groups are full: start where this isolate last found room.
   const key = `${caller.tenantId}:${region}`;

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { toSetPreferredCommand, toSetSessionCommand, toSetStatusMessageCommand } from "../../src/domain/commands";
-import { call, freezeClockAt, token } from "../helpers";
+import { call, eventually, freezeClockAt, token } from "../helpers";
 
 // Requests an attacker might send, generated: methods, paths, ids, headers,
 // bodies (nested too deep, with prototype keys, with lone surrogates) and
@@ -58,6 +58,14 @@ async function storedState(user: string) {
   });
 }
 const everyonesState = () => Promise.all(USERS.map(storedState));
+
+/**
+ * Waits until every user's changes have reached its relays: users read earlier have read views
+ * (D30) for an audience, and their fan-out (its outbox rows, its retry alarm) settles after the
+ * write that caused it, so it is let finish before a request's effect is judged.
+ */
+const fanOutSettled = () =>
+  eventually(async () => (await everyonesState()).every(({ tables }) => (tables.changes ?? []).length === 0));
 
 /**
  * Gives the victim something to lose before every request (an earlier success
@@ -454,6 +462,7 @@ describe("attacker input", () => {
         const withBody = r.method !== "GET" && r.method !== "HEAD" && r.body !== undefined;
 
         await armVictim();
+        await fanOutSettled();
         const before = await everyonesState();
         const response = await call(r.path, { method: r.method, headers, rawBody: withBody ? r.body : undefined });
         const text = await response.text();

@@ -1,9 +1,23 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { DEFAULT_READ_VIEW_SHARDS } from "../../src/config";
 import { RELAY_SHARDS } from "../../src/domain/fanout";
+import { viewShardOf } from "../../src/domain/read-views";
 import { FanoutRelay } from "../../src/objects/fanout-relay";
 import { PresenceHub } from "../../src/objects/presence-hub";
-import { appToken, call, hubWatches, newUserId, subscribeMany, userObject } from "../helpers";
+import { ReadView } from "../../src/objects/read-view";
+import { UserPresence } from "../../src/objects/user-presence";
+import {
+  appToken,
+  call,
+  eventually,
+  freezeClockAt,
+  hubWatches,
+  newUserId,
+  subscribeMany,
+  TENANT,
+  userObject,
+} from "../helpers";
 import { openWatch, settleEvents, type TestSocket } from "../sockets";
 import { WebhookReceiver } from "../webhooks";
 
@@ -16,6 +30,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   vi.restoreAllMocks();
+  vi.useRealTimers();
 });
 afterAll(() => settleEvents(500));
 
@@ -125,4 +140,73 @@ describe("what one visible change costs", () => {
     expect(hubCalls).toBe(hubs);
     for (const socket of sockets) socket.close();
   }, 120_000);
+});
+
+describe("what a read costs (D30)", () => {
+  /** Counts the calls users' objects and read views answer from now on. */
+  function countReadCalls() {
+    const home = [vi.spyOn(UserPresence.prototype, "getPresence"), vi.spyOn(UserPresence.prototype, "readForView")];
+    const views = vi.spyOn(ReadView.prototype, "read");
+    return () => ({ home: home.reduce((sum, spy) => sum + spy.mock.calls.length, 0), views: views.mock.calls.length });
+  }
+
+  const getFrom = async (user: string, region: string) => {
+    const response = await call(`/v1.0/users/${user}/presence`, {
+      token: await reader(),
+      headers: { "x-test-region": region },
+    });
+    expect(response.status).toBe(200);
+    await response.arrayBuffer();
+  };
+
+  it("a warm GET makes no call to the user's object, in any region", async () => {
+    const user = newUserId();
+    await setStatus(user, "read me");
+    for (const region of ["eu", "na"]) await getFrom(user, region);
+    const calls = countReadCalls();
+    for (const region of ["eu", "na"]) await getFrom(user, region);
+    expect(calls()).toEqual({ home: 0, views: 2 });
+  });
+
+  it("a warm 650-id batch makes one call per view shard it touches, half its users never written", async () => {
+    const ids = Array.from({ length: 650 }, () => newUserId());
+    for (const user of ids.filter((_, i) => i % 2 === 0)) await setStatus(user, "batched");
+    // The clock stands still, so no view's lease runs out between the two batches on a slow machine.
+    freezeClockAt(Date.now());
+    const batch = async () => {
+      const response = await call(`/v1.0/communications/getPresencesByUserId`, {
+        token: await reader(),
+        headers: { "x-test-region": "eu" },
+        body: { ids },
+      });
+      expect(response.status).toBe(200);
+      const { value } = (await response.json()) as { value: { statusMessage: unknown }[] };
+      expect(value.filter((p) => p.statusMessage !== null)).toHaveLength(325);
+    };
+    await batch();
+    const calls = countReadCalls();
+    await batch();
+    const shards = new Set(ids.map((id) => viewShardOf(id, DEFAULT_READ_VIEW_SHARDS))).size;
+    expect(calls()).toEqual({ home: 0, views: shards });
+  }, 120_000);
+
+  it("a change reaches each view holding the user once, and costs the writer no more relay calls", async () => {
+    const user = newUserId();
+    await setStatus(user, "before");
+    const regions = ["eu", "na", "as"];
+    for (const region of regions) await getFrom(user, region);
+    const relayDeliveries = vi.spyOn(FanoutRelay.prototype, "deliver");
+    const viewDeliveries = vi.spyOn(ReadView.prototype, "deliver");
+    await setStatus(user, "counted");
+    await eventually(async () => viewDeliveries.mock.calls.length >= regions.length);
+    await settleEvents(100);
+    const views = viewDeliveries.mock.contexts.map(
+      (view) => (view as unknown as { ctx: DurableObjectState }).ctx.id.name,
+    );
+    expect(views.sort()).toEqual(
+      regions.map((region) => `${TENANT}:${region}:${viewShardOf(user, DEFAULT_READ_VIEW_SHARDS)}`).sort(),
+    );
+    // One relay per shard that holds a view: the three views' shards, at most RELAY_SHARDS.
+    expect(relayDeliveries.mock.calls.length).toBeLessThanOrEqual(Math.min(regions.length, RELAY_SHARDS));
+  });
 });

@@ -1,0 +1,89 @@
+import type { Context } from "hono";
+import { readConfig } from "../config";
+import type { Audience, PresenceView } from "../domain/model";
+import { viewShardOf } from "../domain/read-views";
+import type { Caller } from "../http/auth";
+import type { AppEnv } from "../http/context";
+import { audienceFor } from "../http/permissions";
+import { crossRegionDelay, regionOf } from "../http/region";
+import { readViewObjectName, readViewStub, userPresenceStub } from "../objects/names";
+import type { WriteReceipt } from "../objects/user-presence";
+import { logError } from "../shared/log";
+import { mapWithConcurrency } from "../shared/map-with-concurrency";
+
+// Reads near the reader (D30, DESIGN.md "Reads near the reader"): a read goes to the read views
+// of the caller's region, one call per shard of users it names, and only what a view could not
+// answer goes to the users' own objects. Writes hand their change to the writer's region's view.
+
+type Ctx = Context<AppEnv>;
+
+const SOURCE = { object: "reads" };
+// Users asked of their own objects at once: enough to hide each object's latency without a
+// burst of hundreds of simultaneous subrequests.
+const HOME_READ_CONCURRENCY = 64;
+
+/** The caller's region's view of `userId`'s shard. */
+function viewOf(c: Ctx, tenantId: string, userId: string): string {
+  const shard = viewShardOf(userId, readConfig(c.env).readViewShards);
+  return readViewObjectName(tenantId, regionOf(c.req.raw, c.env), shard);
+}
+
+/**
+ * The presence of each of `userIds` (distinct, lower-case) as the caller may see it, in order:
+ * from the region's views, grouped by shard (a 650-id batch is at most one call per shard), and
+ * from the users' objects where a view failed. Permissions were checked by the route; each
+ * user's audience is the caller's, exactly as without views.
+ */
+export async function readPresences(c: Ctx, caller: Caller, userIds: readonly string[]): Promise<PresenceView[]> {
+  const audiences = userIds.map((userId) => audienceFor(caller, userId));
+  const answers: (PresenceView | null)[] = userIds.map(() => null);
+  const byView = new Map<string, number[]>();
+  userIds.forEach((userId, i) => {
+    const view = viewOf(c, caller.tenantId, userId);
+    byView.set(view, [...(byView.get(view) ?? []), i]);
+  });
+  await Promise.all(
+    [...byView].map(async ([view, indexes]) => {
+      try {
+        const views = await readViewStub(c.env, view).read(
+          indexes.map((i) => userIds[i] as string),
+          indexes.map((i) => audiences[i] as Audience),
+        );
+        indexes.forEach((i, k) => {
+          answers[i] = views[k] ?? null;
+        });
+      } catch (error) {
+        // A view's trouble is never the reader's error: its users are read at home below.
+        logError(SOURCE, "read view", error, { view });
+      }
+    }),
+  );
+  const missing = answers.flatMap((answer, i) => (answer === null ? [i] : []));
+  if (missing.length > 0) {
+    const region = regionOf(c.req.raw, c.env);
+    await mapWithConcurrency(missing, HOME_READ_CONCURRENCY, async (i) => {
+      await crossRegionDelay(c.env, region);
+      answers[i] = await userPresenceStub(c.env, caller.tenantId, userIds[i] as string).getPresence(
+        audiences[i] as Audience,
+      );
+    });
+  }
+  return answers as PresenceView[];
+}
+
+/**
+ * Read-your-writes (D30): hands the change a write made to the writer's region's view, when that
+ * view may hold the user, before the writer has its answer, so the writer's next read there shows
+ * it. One call in the region; other regions hear from the relays, and the writer waits for none
+ * of them. A failure is logged, not the writer's error: the write itself is done.
+ */
+export async function handOnWrite(c: Ctx, caller: Caller, userId: string, receipt: WriteReceipt | null) {
+  if (!receipt) return;
+  const view = viewOf(c, caller.tenantId, userId);
+  if (!receipt.created && !receipt.views.includes(view)) return;
+  try {
+    await readViewStub(c.env, view).accept(userId, receipt.snapshot);
+  } catch (error) {
+    logError(SOURCE, "read view accept", error, { view });
+  }
+}

@@ -1,0 +1,244 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { DEFAULT_READ_VIEW_IDLE_MS, DEFAULT_READ_VIEW_LEASE_MS, DEFAULT_READ_VIEW_SHARDS } from "../../src/config";
+import { RELAY_SHARDS } from "../../src/domain/fanout";
+import { viewShardOf } from "../../src/domain/read-views";
+import { ReadView } from "../../src/objects/read-view";
+import { UserPresence } from "../../src/objects/user-presence";
+import {
+  appToken,
+  breakRelays,
+  call,
+  eventually,
+  freezeClockAt,
+  gate,
+  interceptRelays,
+  newUserId,
+  type PresenceResource,
+  TENANT,
+  tablesOf,
+  userObject,
+  userToken,
+} from "../helpers";
+import { settleEvents } from "../sockets";
+
+// D30, reads near the reader: each guarantee the regional read views must keep, tried against
+// views in several regions (the tests pick a reader's region with the x-test-region header).
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+});
+afterAll(() => settleEvents(300));
+
+const LEASE = DEFAULT_READ_VIEW_LEASE_MS;
+const t0 = Date.UTC(2031, 0, 6, 9, 0, 0);
+
+const viewName = (user: string, region: string) => `${TENANT}:${region}:${viewShardOf(user, DEFAULT_READ_VIEW_SHARDS)}`;
+const viewOf = (user: string, region: string) => env.READ_VIEW.getByName(viewName(user, region));
+
+async function read(user: string, region: string, token?: string, query = ""): Promise<PresenceResource> {
+  const response = await call(`/v1.0/users/${user}/presence${query}`, {
+    token: token ?? (await appToken(["Presence.Read.All"])),
+    headers: { "x-test-region": region },
+  });
+  if (response.status !== 200) throw new Error(`GET: ${response.status} ${await response.text()}`);
+  return (await response.json()) as PresenceResource;
+}
+
+async function setStatus(user: string, content: string, region: string, expiry?: string) {
+  const response = await call(`/v1.0/users/${user}/presence/setStatusMessage`, {
+    token: await appToken(),
+    headers: { "x-test-region": region },
+    body: {
+      statusMessage: {
+        message: { content },
+        ...(expiry ? { expiryDateTime: { dateTime: expiry, timeZone: "UTC" } } : {}),
+      },
+    },
+  });
+  expect(response.status).toBe(200);
+}
+
+const statusOf = (presence: PresenceResource) => presence.statusMessage?.message?.content ?? null;
+
+/** The read views registered with the user's relays, over every shard. */
+async function relayViews(user: string): Promise<string[]> {
+  const names: string[] = [];
+  for (let shard = 0; shard < RELAY_SHARDS; shard++) {
+    const relay = env.FANOUT_RELAY.getByName(`${TENANT}:${user}:${shard}`);
+    names.push(
+      ...(await runInDurableObject(relay, (_i, state) => {
+        const sql = state.storage.sql;
+        const has = sql.exec("SELECT 1 FROM sqlite_master WHERE name = 'read_views'").toArray().length > 0;
+        return has
+          ? sql
+              .exec<{ name: string }>("SELECT name FROM read_views")
+              .toArray()
+              .map((r) => r.name)
+          : [];
+      })),
+    );
+  }
+  return names;
+}
+
+describe("read views (D30)", () => {
+  it("answer a region's reads once warm, and each region's view hears every change from the relays", async () => {
+    const user = newUserId();
+    await setStatus(user, "first", "eu");
+    expect(statusOf(await read(user, "eu"))).toBe("first");
+    expect(statusOf(await read(user, "na"))).toBe("first");
+    expect((await relayViews(user)).sort()).toEqual([viewName(user, "eu"), viewName(user, "na")].sort());
+
+    const homeReads = [
+      vi.spyOn(UserPresence.prototype, "getPresence"),
+      vi.spyOn(UserPresence.prototype, "readForView"),
+    ];
+    await setStatus(user, "second", "as");
+    // No region's read goes home: the relays delivered the change to both views.
+    await eventually(async () => statusOf(await read(user, "na")) === "second");
+    expect(statusOf(await read(user, "eu"))).toBe("second");
+    for (const spy of homeReads) expect(spy).not.toHaveBeenCalled();
+  });
+
+  it("read-your-writes: the writer's next read in its region shows its write, while the relays hold it", async () => {
+    const user = newUserId();
+    await setStatus(user, "before", "eu");
+    expect(statusOf(await read(user, "eu"))).toBe("before");
+    expect(statusOf(await read(user, "na"))).toBe("before");
+    const { held, release } = gate();
+    interceptRelays(user, () => held);
+
+    await setStatus(user, "after", "eu");
+    expect(statusOf(await read(user, "eu"))).toBe("after");
+    // Another region may lag within the staleness bound: its view has not heard yet.
+    expect(statusOf(await read(user, "na"))).toBe("before");
+    release();
+    await eventually(async () => statusOf(await read(user, "na")) === "after");
+  });
+
+  it("read-your-writes for a user's first write, which a view held as never written", async () => {
+    const user = newUserId();
+    expect((await read(user, "eu")).availability).toBe("Offline");
+    expect(await tablesOf(userObject(user))).toEqual([]);
+    await setStatus(user, "hello", "eu");
+    expect(statusOf(await read(user, "eu"))).toBe("hello");
+  });
+
+  it("bounded staleness: past its lease without word from the relays, a view answers from the user's object", async () => {
+    freezeClockAt(t0);
+    const user = newUserId();
+    await setStatus(user, "before", "eu");
+    expect(statusOf(await read(user, "na"))).toBe("before");
+    breakRelays(user);
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    // Written from another region: nothing reaches the view in "na".
+    await setStatus(user, "after", "eu");
+    expect(statusOf(await read(user, "na"))).toBe("before");
+    freezeClockAt(t0 + LEASE - 1);
+    expect(statusOf(await read(user, "na"))).toBe("before");
+    freezeClockAt(t0 + LEASE);
+    expect(statusOf(await read(user, "na"))).toBe("after");
+  });
+
+  it("monotonic reads: a region never answers an older sequenceNumber than it did", async () => {
+    const user = newUserId();
+    await setStatus(user, "one", "eu");
+    await setStatus(user, "two", "eu");
+    const newest = await read(user, "eu");
+    const { "@odata.context": _context, id: _id, ...view } = newest;
+    const older = { ...view, sequenceNumber: (BigInt(newest.sequenceNumber) - 1n).toString().padStart(20, "0") };
+    // A relay's late delivery of an older change (say, sent again after a failure).
+    expect(
+      await viewOf(user, "eu").deliver(user, [
+        {
+          sequenceNumber: older.sequenceNumber,
+          changedAt: Date.now(),
+          views: { owner: older, other: older },
+          validUntil: null,
+        },
+      ]),
+    ).toBe(true);
+    const after = await read(user, "eu");
+    expect(after.sequenceNumber).toBe(newest.sequenceNumber);
+    expect(statusOf(after)).toBe("two");
+  });
+
+  it("shows an expiry on time, whether or not the view heard of it", async () => {
+    freezeClockAt(t0);
+    const user = newUserId();
+    await setStatus(user, "brb", "eu", new Date(t0 + 2000).toISOString().slice(0, 19));
+    const before = await read(user, "eu");
+    expect(statusOf(before)).toBe("brb");
+    // Within the view's lease, past the message's expiry; the user's alarm has not run.
+    freezeClockAt(t0 + 2000);
+    const after = await read(user, "eu");
+    expect(after.statusMessage).toBeNull();
+    expect(after.sequenceNumber > before.sequenceNumber).toBe(true);
+  });
+
+  it("a view that fails is never the reader's error: the read goes to the user's object", async () => {
+    const user = newUserId();
+    const other = newUserId();
+    await setStatus(user, "home", "eu");
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    vi.spyOn(ReadView.prototype, "read").mockRejectedValue(new Error("view overloaded (test)"));
+    expect(statusOf(await read(user, "eu"))).toBe("home");
+    const response = await call(`/v1.0/communications/getPresencesByUserId`, {
+      token: await appToken(["Presence.Read.All"]),
+      headers: { "x-test-region": "eu" },
+      body: { ids: [user, other] },
+    });
+    expect(response.status).toBe(200);
+    const { value } = (await response.json()) as { value: PresenceResource[] };
+    expect(value.map(statusOf)).toEqual(["home", null]);
+  });
+
+  it("keeps audiences and $select: the owner sees the expiry, others the message alone", async () => {
+    const user = newUserId();
+    await setStatus(user, "away", "eu", "2099-01-01T00:00:00");
+    const own = await read(user, "eu", await userToken(user));
+    expect(own.statusMessage?.expiryDateTime?.dateTime).toBe("2099-01-01T00:00:00.0000000");
+    const others = await read(user, "eu");
+    expect(others.statusMessage).toEqual({ message: { content: "away", contentType: "text" } });
+    const selected = await read(user, "eu", undefined, "?$select=availability");
+    expect(Object.keys(selected).sort()).toEqual(["@odata.context", "availability", "id"]);
+  });
+
+  it("lets go of users nobody read for a while: the relays stop sending, and nothing is left stored (D29)", async () => {
+    freezeClockAt(t0);
+    const user = newUserId();
+    await setStatus(user, "x", "eu");
+    await read(user, "eu");
+    expect(await relayViews(user)).toEqual([viewName(user, "eu")]);
+    freezeClockAt(t0 + DEFAULT_READ_VIEW_IDLE_MS);
+    expect(await runDurableObjectAlarm(viewOf(user, "eu"))).toBe(true);
+    expect(await relayViews(user)).toEqual([]);
+    const shard = await runInDurableObject(userObject(user), (_i, state) =>
+      state.storage.sql.exec("SELECT * FROM read_views").toArray(),
+    );
+    expect(shard).toEqual([]);
+    expect(await runInDurableObject(viewOf(user, "eu"), (_i, state) => state.storage.getAlarm())).toBeNull();
+    // A later read registers the view again.
+    expect(statusOf(await read(user, "eu"))).toBe("x");
+    expect(await relayViews(user)).toEqual([viewName(user, "eu")]);
+  });
+
+  it("reading users nobody wrote creates nothing, in their objects or their relays (D3, D29)", async () => {
+    const ids = [newUserId(), newUserId(), newUserId()];
+    for (const region of ["eu", "na"]) {
+      const response = await call(`/v1.0/communications/getPresencesByUserId`, {
+        token: await appToken(["Presence.Read.All"]),
+        headers: { "x-test-region": region },
+        body: { ids },
+      });
+      expect(response.status).toBe(200);
+    }
+    for (const user of ids) {
+      expect(await tablesOf(userObject(user))).toEqual([]);
+      expect(await relayViews(user)).toEqual([]);
+    }
+  });
+});
