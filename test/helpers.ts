@@ -185,9 +185,10 @@ export function tablesOf(stub: DurableObjectStub) {
   );
 }
 
-/** Who the user's relays hold, over every shard: the hubs watching the user and its subscriptions. */
+/** Who the user's relays hold, over every shard: the hubs watching the user, the read views, its subscriptions. */
 export async function relayRegistrations(user: string, tenant = TENANT) {
   const hubs: string[] = [];
+  const views: string[] = [];
   const subscriptions: string[] = [];
   for (let shard = 0; shard < RELAY_SHARDS; shard++) {
     const relay = env.FANOUT_RELAY.getByName(`${tenant}:${user}:${shard}`);
@@ -197,15 +198,17 @@ export async function relayRegistrations(user: string, tenant = TENANT) {
         sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", table).toArray().length > 0;
       return {
         hubs: has("watchers") ? sql.exec<{ hub: string }>("SELECT hub FROM watchers").toArray() : [],
+        views: has("read_views") ? sql.exec<{ name: string }>("SELECT name FROM read_views").toArray() : [],
         subscriptions: has("subscribers")
           ? sql.exec<{ subscription_id: string }>("SELECT subscription_id FROM subscribers").toArray()
           : [],
       };
     });
     hubs.push(...rows.hubs.map((r) => r.hub));
+    views.push(...rows.views.map((r) => r.name));
     subscriptions.push(...rows.subscriptions.map((r) => r.subscription_id));
   }
-  return { hubs, subscriptions };
+  return { hubs, views, subscriptions };
 }
 
 /** Every socket row of every watch hub: which socket watches which user. */

@@ -18,6 +18,8 @@ import { parseReadViewName, userPresenceStub } from "./names";
 
 /** Users asked of their objects at once, when a batch finds many a view does not hold. */
 const ASK_CONCURRENCY = 64;
+/** Renewals in the background at once: reads come first, renewals trickle beside them. */
+const RENEW_CONCURRENCY = 8;
 
 /**
  * A tenant's read view of one shard of its users in one region, named `{tenantId}:{region}:{shard}`
@@ -38,6 +40,9 @@ export class ReadView extends DurableObject<Env> {
   private readonly asking = new Map<string, Promise<ViewEntry | null>>();
   /** Releases in flight: an ask of the same user waits for its release, so the two never cross. */
   private readonly releasing = new Map<string, Promise<void>>();
+  /** Users to renew in the background, in order, and how many renewals are under way. */
+  private readonly renewals = new Set<string>();
+  private renewing = 0;
   /** The alarm as this object set it since it started; null: none set. */
   private alarmAt: number | null = null;
 
@@ -65,7 +70,7 @@ export class ReadView extends DurableObject<Env> {
       const entry = this.entries.get(userId);
       if (entry && isFresh(entry, now, lease)) {
         entry.readAt = now;
-        if (wantsRenewal(entry, now, lease)) void this.ask(userId);
+        if (wantsRenewal(entry, now, lease)) this.renewSoon(userId);
         answers.push(entry.snapshot.views[audiences[i] ?? "other"]);
       } else {
         answers.push(null);
@@ -167,6 +172,22 @@ export class ReadView extends DurableObject<Env> {
     } catch (error) {
       logError(this.source, "read view ask", error, { userId });
       return null;
+    }
+  }
+
+  /** Renews a user's entry in the background, a few at a time, so steady readers never wait for it. */
+  private renewSoon(userId: string): void {
+    if (this.asking.has(userId)) return;
+    this.renewals.add(userId);
+    while (this.renewing < RENEW_CONCURRENCY && this.renewals.size > 0) {
+      const next = this.renewals.values().next().value as string;
+      this.renewals.delete(next);
+      this.renewing++;
+      void this.ask(next).finally(() => {
+        this.renewing--;
+        const [following] = this.renewals;
+        if (following !== undefined) this.renewSoon(following);
+      });
     }
   }
 

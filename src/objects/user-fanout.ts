@@ -54,12 +54,21 @@ export class UserFanout {
     return this.unregister(shardOf(hub), (relay) => relay.removeWatcher(hub));
   }
 
-  /** A region's read view holds the user from now on (D30); registered once. */
-  async watchView(name: string): Promise<void> {
+  /**
+   * A region's read view holds the user from now on (D30); registered once. The view is noted
+   * here at once (a write from its region then hands it the change: read-your-writes) and its
+   * shard marked, and the relay is told after the view has its answer: the first read of a user
+   * does not wait for a relay to start. A change in between may miss the view, which its lease
+   * bounds; if the relay cannot be told, the view is forgotten here, to register at its next ask.
+   */
+  watchView(name: string): void {
     if (this.viewSet().has(name)) return;
-    await this.register(shardOf(name), (relay) => relay.addView(name));
     this.sql.exec("INSERT OR IGNORE INTO read_views (name) VALUES (?)", name);
     this.viewSet().add(name);
+    this.register(shardOf(name), (relay) => relay.addView(name)).catch((error) => {
+      logError(this.owner.source, "read view registration", error, { view: name });
+      this.forgetViews([name]);
+    });
   }
 
   async unwatchView(name: string): Promise<void> {

@@ -167,13 +167,13 @@ export class UserPresence extends DurableObject<Env> {
 
   /**
    * A read view's read of the user: the presence as both audiences see it, and until when it
-   * stays right. A written user registers the view with its relays first (so no change after
-   * this answer is missed); an unwritten one registers nothing, so reading strangers creates no
-   * storage (D3), and the view holds it for its lease alone.
+   * stays right. A written user registers the view with its relays (UserFanout.watchView); an
+   * unwritten one registers nothing, so reading strangers creates no storage (D3), and the view
+   * holds it for its lease alone.
    */
   async readForView(view: string): Promise<PresenceSnapshot> {
     const register = this.store.exists() && this.stored().version.counter > 0;
-    if (register) await this.fanout.watchView(view);
+    if (register) this.fanout.watchView(view);
     const [owner, other] = [await this.read("owner"), await this.read("other")];
     return {
       sequenceNumber: owner.view.sequenceNumber,

@@ -14,6 +14,7 @@ import {
   freezeClockAt,
   hubWatches,
   newUserId,
+  relayRegistrations,
   subscribeMany,
   TENANT,
   userObject,
@@ -195,6 +196,8 @@ describe("what a read costs (D30)", () => {
     await setStatus(user, "before");
     const regions = ["eu", "na", "as"];
     for (const region of regions) await getFrom(user, region);
+    // The views register with the relays after their first read is answered.
+    await eventually(async () => (await relayRegistrations(user)).views.length === regions.length);
     const relayDeliveries = vi.spyOn(FanoutRelay.prototype, "deliver");
     const viewDeliveries = vi.spyOn(ReadView.prototype, "deliver");
     await setStatus(user, "counted");
