@@ -270,12 +270,7 @@ async function main() {
       const cold = await measureLatencies(3, batchOnce);
       await measureLatencies(3, rpcOnce);
       // Samples alternate, as the throughput windows do, so drift falls on both alike.
-      const batch: number[] = [];
-      const rpc: number[] = [];
-      for (let i = 0; i < BATCH_SAMPLES; i++) {
-        batch.push(...(await measureLatencies(1, batchOnce)));
-        rpc.push(...(await measureLatencies(1, rpcOnce)));
-      }
+      const { first: batch, second: rpc } = await alternateSamples(BATCH_SAMPLES, batchOnce, rpcOnce);
       record({
         name: "getPresencesByUserId with 650 ids (half never written), warm",
         figure: "median latency (ms)",
@@ -324,12 +319,7 @@ async function main() {
         const cold = await measureLatencies(1, once("far"));
         await measureLatencies(3, once(null));
         await measureLatencies(3, once("far"));
-        const far: number[] = [];
-        const home: number[] = [];
-        for (let i = 0; i < samples; i++) {
-          home.push(...(await measureLatencies(1, once(null))));
-          far.push(...(await measureLatencies(1, once("far"))));
-        }
+        const { first: home, second: far } = await alternateSamples(samples, once(null), once("far"));
         record({
           name,
           figure: "median latency (ms), far region / the users' region",
@@ -543,6 +533,20 @@ async function alternateRounds(
     measured.service.push(await service());
     measured.floor.push(await floor());
     await between?.();
+  }
+  return measured;
+}
+
+/** `samples` latencies of each of two requests, taken in alternation (first, second, first, ...). */
+async function alternateSamples(
+  samples: number,
+  first: () => Promise<undefined>,
+  second: () => Promise<undefined>,
+): Promise<{ first: number[]; second: number[] }> {
+  const measured = { first: [] as number[], second: [] as number[] };
+  for (let i = 0; i < samples; i++) {
+    measured.first.push(...(await measureLatencies(1, first)));
+    measured.second.push(...(await measureLatencies(1, second)));
   }
   return measured;
 }

@@ -179,15 +179,19 @@ export class UserFanout {
   // --- shards and views -----------------------------------------------------------------
 
   private viewSet(): Set<string> {
-    this.views ??= new Set(
-      this.store.exists()
-        ? this.sql
-            .exec<{ name: string }>("SELECT name FROM read_views")
-            .toArray()
-            .map((r) => r.name)
-        : [],
-    );
+    this.views ??= this.storedSet<string>("SELECT name AS value FROM read_views");
     return this.views;
+  }
+
+  /** The one column `query` selects (as `value`), as a set; empty for a user with no storage. */
+  private storedSet<T extends SqlStorageValue>(query: string): Set<T> {
+    if (!this.store.exists()) return new Set();
+    return new Set(
+      this.sql
+        .exec<{ value: T }>(query)
+        .toArray()
+        .map((r) => r.value),
+    );
   }
 
   /** Views the relays forgot (or that let go): the writer's Worker need not update them any more. */
@@ -202,14 +206,7 @@ export class UserFanout {
   }
 
   private activeShards(): Set<number> {
-    this.shards ??= new Set(
-      this.store.exists()
-        ? this.sql
-            .exec<{ shard: number }>("SELECT shard FROM relay_shards")
-            .toArray()
-            .map((r) => r.shard)
-        : [],
-    );
+    this.shards ??= this.storedSet<number>("SELECT shard AS value FROM relay_shards");
     return this.shards;
   }
 

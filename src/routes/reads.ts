@@ -22,10 +22,11 @@ const SOURCE = { object: "reads" };
 // burst of hundreds of simultaneous subrequests.
 const HOME_READ_CONCURRENCY = 64;
 
-/** The caller's region's view of `userId`'s shard. */
-function viewOf(c: Ctx, tenantId: string, userId: string): string {
-  const shard = viewShardOf(userId, readConfig(c.env).readViewShards);
-  return readViewObjectName(tenantId, regionOf(c.req.raw, c.env), shard);
+/** Names the views of the caller's region: the region and the shard count are read once per request. */
+function viewsOfRegion(c: Ctx, tenantId: string): { region: string; viewOf: (userId: string) => string } {
+  const region = regionOf(c.req.raw, c.env);
+  const shards = readConfig(c.env).readViewShards;
+  return { region, viewOf: (userId) => readViewObjectName(tenantId, region, viewShardOf(userId, shards)) };
 }
 
 /**
@@ -37,10 +38,13 @@ function viewOf(c: Ctx, tenantId: string, userId: string): string {
 export async function readPresences(c: Ctx, caller: Caller, userIds: readonly string[]): Promise<PresenceView[]> {
   const audiences = userIds.map((userId) => audienceFor(caller, userId));
   const answers: (PresenceView | null)[] = userIds.map(() => null);
+  const { region, viewOf } = viewsOfRegion(c, caller.tenantId);
   const byView = new Map<string, number[]>();
   userIds.forEach((userId, i) => {
-    const view = viewOf(c, caller.tenantId, userId);
-    byView.set(view, [...(byView.get(view) ?? []), i]);
+    const view = viewOf(userId);
+    const indexes = byView.get(view);
+    if (indexes) indexes.push(i);
+    else byView.set(view, [i]);
   });
   await Promise.all(
     [...byView].map(async ([view, indexes]) => {
@@ -60,7 +64,6 @@ export async function readPresences(c: Ctx, caller: Caller, userIds: readonly st
   );
   const missing = answers.flatMap((answer, i) => (answer === null ? [i] : []));
   if (missing.length > 0) {
-    const region = regionOf(c.req.raw, c.env);
     await mapWithConcurrency(missing, HOME_READ_CONCURRENCY, async (i) => {
       await crossRegionDelay(c.env, region);
       answers[i] = await userPresenceStub(c.env, caller.tenantId, userIds[i] as string).getPresence(
@@ -79,7 +82,7 @@ export async function readPresences(c: Ctx, caller: Caller, userIds: readonly st
  */
 export async function handOnWrite(c: Ctx, caller: Caller, userId: string, receipt: WriteReceipt | null) {
   if (!receipt) return;
-  const view = viewOf(c, caller.tenantId, userId);
+  const view = viewsOfRegion(c, caller.tenantId).viewOf(userId);
   if (!receipt.created && !receipt.views.includes(view)) return;
   try {
     await readViewStub(c.env, view).accept(userId, receipt.snapshot);
