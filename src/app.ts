@@ -1,12 +1,8 @@
 import { type Context, Hono } from "hono";
 import { readConfig } from "./config";
 import type { AppEnv } from "./http/context";
-import { cors } from "./http/cors";
 import { errorResponse, handleError, notFound } from "./http/errors";
-import { graphJsonContentType } from "./http/graph-json";
-import { requestLimits } from "./http/limits";
-import { requestIds } from "./http/request-ids";
-import { requestLog } from "./http/request-log";
+import { everyRequest } from "./http/every-request";
 import { JWKS_PATH, validationTokenJwks } from "./notifications/validation-tokens";
 import { devRoutes } from "./routes/dev";
 import { apiRoutes, canonicalPathOf, registerApiRoutes } from "./routes/index";
@@ -24,22 +20,16 @@ function executionCtxOf(c: Context<AppEnv>): Context<AppEnv>["executionCtx"] | u
 export function buildApp() {
   // A request of a JSON batch goes through this same app, so every rule of a single request applies (D22).
   const routes = apiRoutes(async (request, c) => app.fetch(request, c.env, executionCtxOf(c)));
-  const api = new Hono<AppEnv>({ strict: false });
-  registerApiRoutes(api, routes);
 
   const app = new Hono<AppEnv>({ getPath: canonicalPathOf(routes) });
-  app.use("*", requestIds);
-  app.use("*", requestLog);
-  app.use("*", graphJsonContentType);
-  // CORS before the limits, so that a refusal carries the headers a browser page needs to read it.
-  app.use("*", cors);
-  app.use("*", requestLimits);
+  // Request ids, the log line, CORS, size limits and Graph's JSON type (http/every-request.ts).
+  app.use("*", everyRequest);
   // Public keys that verify the validationTokens of rich notifications.
   app.get(JWKS_PATH, async (c) => c.json(await validationTokenJwks(readConfig(c.env).signingKey)));
   // Local development only (DEV_MODE): tokens for the presence board. Elsewhere a plain 404.
   app.route("/dev", devRoutes);
-  app.route("/v1.0", api);
-  app.route("/beta", api);
+  registerApiRoutes(app, routes, "/v1.0");
+  registerApiRoutes(app, routes, "/beta");
   app.notFound((c) => errorResponse(c, notFound(`No resource at '${new URL(c.req.url).pathname}'.`)));
   app.onError(handleError);
   return app;

@@ -1,5 +1,5 @@
 import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from "jose";
-import { readConfig } from "../config";
+import { type Config, readConfig } from "../config";
 import type { Caller } from "../domain/caller";
 import { isGuid } from "../domain/ids";
 import type { Env } from "../env";
@@ -243,10 +243,23 @@ export const verifiedTokens = new VerifiedTokenCache({
   entryOverhead: 256,
 });
 
-/** The configuration is part of the key: a token is only as good as the keys and claims it was checked against. */
+/** Each configuration's part of the keys, written once (bindings do not change while an isolate lives). */
+const tokenKeyPrefixes = new WeakMap<Config, string>();
+
+/**
+ * The configuration is part of the key: a token is only as good as the keys and claims it was
+ * checked against. The prefix is one whole JSON array, so no two (configuration, token) pairs
+ * share a key.
+ */
 export function verifiedTokenKey(env: Env, token: string): string {
-  const { hs256Secret, jwksUrl, issuers, audiences } = readConfig(env);
-  return JSON.stringify([hs256Secret, jwksUrl, issuers, audiences, token]);
+  const config = readConfig(env);
+  let prefix = tokenKeyPrefixes.get(config);
+  if (prefix === undefined) {
+    const { hs256Secret, jwksUrl, issuers, audiences } = config;
+    prefix = JSON.stringify([hs256Secret, jwksUrl, issuers, audiences]);
+    tokenKeyPrefixes.set(config, prefix);
+  }
+  return prefix + token;
 }
 
 /** Verifies `Authorization: Bearer <JWT>` and returns the caller, or throws a 401. */

@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { readConfig } from "../config";
 import type { AppEnv } from "./context";
 
@@ -36,30 +36,42 @@ export function isAllowedOrigin(origin: string, origins: readonly string[]): boo
 }
 
 /**
- * CORS for browser apps. A preflight is answered here, before the token
- * check and throttling (browsers send it without credentials): 204 with the
- * CORS headers for an allowed origin, 204 without them for any other, which
- * the browser then refuses. Other requests run as usual and, from an allowed
- * origin, get the headers that let the page read the answer, errors included.
+ * CORS for browser apps: whether the page at `origin` (the request's Origin header) may read
+ * the answers. Requests without one (servers, SDKs outside a browser) skip the rest.
  */
-export const cors: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const origin = c.req.header("origin");
-  const allowed = origin !== undefined && isAllowedOrigin(origin, readConfig(c.env).corsOrigins);
-  if (c.req.method === "OPTIONS" && origin !== undefined && c.req.header("access-control-request-method")) {
-    const headers: Record<string, string> = { Vary: "Origin" };
-    if (allowed) {
-      headers["Access-Control-Allow-Origin"] = origin;
-      headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS;
-      headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS;
-      headers["Access-Control-Max-Age"] = String(PREFLIGHT_MAX_AGE_SECONDS);
-    }
-    return c.body(null, 204, headers);
+export function originAllowed(c: Context<AppEnv>, origin: string | undefined): origin is string {
+  return origin !== undefined && isAllowedOrigin(origin, readConfig(c.env).corsOrigins);
+}
+
+/**
+ * A preflight is answered before the token check and throttling (browsers send it without
+ * credentials): 204 with the CORS headers for an allowed origin, 204 without them for any
+ * other, which the browser then refuses. Undefined when the request is not a preflight.
+ */
+export function preflightAnswer(
+  c: Context<AppEnv>,
+  origin: string | undefined,
+  allowed: boolean,
+): Response | undefined {
+  if (origin === undefined || c.req.method !== "OPTIONS" || !c.req.header("access-control-request-method")) {
+    return undefined;
   }
-  await next();
+  const headers: Record<string, string> = { Vary: "Origin" };
+  if (allowed) {
+    headers["Access-Control-Allow-Origin"] = origin;
+    headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS;
+    headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS;
+    headers["Access-Control-Max-Age"] = String(PREFLIGHT_MAX_AGE_SECONDS);
+  }
+  return c.body(null, 204, headers);
+}
+
+/** Lets the allowed page at `origin` read the answer, errors included. */
+export function exposeToOrigin(c: Context<AppEnv>, origin: string): void {
+  const { res } = c;
   // A 101 switching to a WebSocket has immutable headers, and browsers ignore CORS on it.
-  if (allowed && c.res.status !== 101) {
-    c.res.headers.set("Access-Control-Allow-Origin", origin);
-    c.res.headers.set("Access-Control-Expose-Headers", EXPOSED_HEADERS);
-    c.res.headers.append("Vary", "Origin");
-  }
-};
+  if (res.status === 101) return;
+  res.headers.set("Access-Control-Allow-Origin", origin);
+  res.headers.set("Access-Control-Expose-Headers", EXPOSED_HEADERS);
+  res.headers.append("Vary", "Origin");
+}

@@ -1,6 +1,4 @@
-import type { MiddlewareHandler } from "hono";
 import { bodyTooLarge, MAX_BODY_BYTES } from "./body";
-import type { AppEnv } from "./context";
 import { GraphError } from "./errors";
 
 /** Every Graph URL of this API is far shorter; ids travel in bodies (getPresencesByUserId). */
@@ -17,19 +15,22 @@ function headerBytes(headers: Headers): number {
   return total;
 }
 
-/** Refuses oversized requests before anything else looks at them: no token check, no body read. */
-export const requestLimits: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.req.url.length > MAX_URL_LENGTH) {
-    throw new GraphError(414, "RequestUriTooLong", `The request URL is longer than ${MAX_URL_LENGTH} characters.`);
+/**
+ * Oversized requests, refused before anything else looks at them (no token check, no body
+ * read): the error to answer with, or undefined for a request within the limits.
+ */
+export function sizeLimitRefusal(request: Request): GraphError | undefined {
+  if (request.url.length > MAX_URL_LENGTH) {
+    return new GraphError(414, "RequestUriTooLong", `The request URL is longer than ${MAX_URL_LENGTH} characters.`);
   }
-  if (headerBytes(c.req.raw.headers) > MAX_HEADER_BYTES) {
-    throw new GraphError(
+  if (headerBytes(request.headers) > MAX_HEADER_BYTES) {
+    return new GraphError(
       431,
       "RequestHeaderFieldsTooLarge",
       `The request headers are larger than ${MAX_HEADER_BYTES} bytes.`,
     );
   }
-  const declared = c.req.header("content-length");
-  if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) throw bodyTooLarge();
-  await next();
-};
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > MAX_BODY_BYTES) return bodyTooLarge();
+  return undefined;
+}

@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { routePath } from "hono/route";
 import type { AppEnv } from "./context";
 
@@ -10,10 +10,9 @@ const MAX_LOGGED_PATH = 256;
  * (`/v1.0/users/:id/presence`); a request answered before routing (a
  * preflight, a size limit, an unknown path) logs its path instead, never the
  * query string. Tokens, bodies and message contents are never logged.
+ * Written once the answer is there (`started` is when the request came in).
  */
-export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const started = performance.now();
-  await next();
+export function logRequest(c: Context<AppEnv>, started: number): void {
   const pattern = routePath(c);
   const caller = c.get("caller");
   console.log(
@@ -29,4 +28,4 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
       durationMs: Math.round(performance.now() - started),
     }),
   );
-};
+}

@@ -253,21 +253,22 @@ const UNKNOWN_ACTION_PATHS = [
 ];
 
 /**
- * Registers the table on `api`: each route behind its query-option check, then
- * for each path a 405 naming the methods it takes, then the unknown actions.
+ * Registers the table on `app` under `version` (`/v1.0` or `/beta`, D19): each route behind its
+ * query-option check, then for each path a 405 naming the methods it takes, then the unknown
+ * actions. Directly on the one app, not as a nested app mounted twice: one router, one lookup.
  */
-export function registerApiRoutes(api: Hono<AppEnv>, routes: readonly Route[]): void {
+export function registerApiRoutes(app: Hono<AppEnv>, routes: readonly Route[], version: string): void {
   const methodsByPath = new Map<string, string[]>();
   for (const { method, path, handler, select } of routes) {
-    api.on(method, path, queryOptions(select), handler);
+    app.on(method, version + path, queryOptions(select), handler);
     methodsByPath.set(path, [...(methodsByPath.get(path) ?? []), method]);
   }
   for (const [path, methods] of methodsByPath) {
-    api.all(path, () => {
+    app.all(version + path, () => {
       throw methodNotAllowed(methods.join(", "));
     });
   }
-  for (const path of UNKNOWN_ACTION_PATHS) api.all(path, unknownPresenceAction);
+  for (const path of UNKNOWN_ACTION_PATHS) app.all(version + path, unknownPresenceAction);
 }
 
 /** The router's view of a request path, for `new Hono({ getPath })` (D23). */

@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEFAULT_THROTTLE_LIMITS, readConfig } from "../../src/config";
 import { THROTTLE_WINDOW_MS } from "../../src/domain/throttle";
 import type { Env } from "../../src/env";
-import { type CallOptions, callWith, expectGraphError, freezeClockAt, newUserId, token } from "../helpers";
+import { AppThrottle } from "../../src/objects/app-throttle";
+import { type CallOptions, call, callWith, expectGraphError, freezeClockAt, newUserId, token } from "../helpers";
 
 // Small limits through the bindings (never by changing the production defaults),
 // and a frozen clock, so a burst is a burst whatever the machine's speed.
@@ -12,6 +13,7 @@ const SMALL: Partial<Env> = { THROTTLE_READS_PER_30S: "5", THROTTLE_ALL_PER_30S:
 
 afterEach(() => {
   vi.useRealTimers();
+  vi.restoreAllMocks();
 });
 
 /** An application of its own in a tenant of its own: throttles are per (tenant, app). */
@@ -71,6 +73,22 @@ describe("throttling per (tenant, app) (D20)", () => {
     for (let wave = 0; wave < 6; wave++) results.push(...(await Promise.all(times(50, null).map(read))));
     expect(results.filter((s) => s === 200)).toHaveLength(300);
     expect(await read()).toBe(429);
+  });
+
+  it("costs an app reading steadily one call to its object a second, not one every few requests", async () => {
+    const lease = vi.spyOn(AppThrottle.prototype, "lease");
+    const t0 = Date.now();
+    const tenant = crypto.randomUUID();
+    const app = crypto.randomUUID();
+    const t = await token({ tenant, app, user: newUserId(), scopes: "Presence.Read" });
+    // 8 reads a second for 10 seconds, under D20's limits (grants of at most 15 reads).
+    for (let i = 0; i < 80; i++) {
+      freezeClockAt(t0 + i * 125);
+      expect((await call("/v1.0/me/presence", { token: t })).status).toBe(200);
+    }
+    // Grants of 1, 2, 4 and 8 find the pace, then one of 8 a second: 13 calls. Doubling from one
+    // after every lapsed grant took 19.
+    expect(lease).toHaveBeenCalledTimes(13);
   });
 
   it("admits again once Retry-After has passed", async () => {
