@@ -20,6 +20,10 @@ import type { FromWatchers, ToWatchers } from "./watchers.ts";
 
 // Wrangler would log every request of the load; only its errors matter here.
 process.env.WRANGLER_LOG ??= "error";
+// And it would append every line a Worker logs to a file under ~/.config/.wrangler/logs, from this
+// very process, the one generating the load: about 275 µs per request of the service (which logs a
+// line per request, as it should) that production does not pay. docs/benchmarks.md has the figures.
+process.env.WRANGLER_WRITE_LOGS ??= "false";
 
 const quick = process.argv.includes("--quick");
 // `--case <words>` runs only the cases whose name contains the words (for working on one case);
