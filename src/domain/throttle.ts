@@ -55,6 +55,8 @@ export function admit(
  * (`retryAt`). A Worker takes several at once when its app sends fast, and
  * spends them without asking again (see src/http/throttle.ts); near the limit
  * everyone takes one at a time, so no grant sits on the last tokens.
+ * `returned` tokens of an earlier grant of the same kind went unspent: they go
+ * back first (never above the limit), as if never taken.
  */
 export function admitUpTo(
   state: ThrottleState,
@@ -62,12 +64,15 @@ export function admitUpTo(
   limits: ThrottleLimits,
   now: number,
   want: number,
+  returned = 0,
 ): { state: ThrottleState; granted: number; retryAt: number | null } {
   const next: ThrottleState = { ...state };
   let retryAt: number | null = null;
   let plenty = true;
+  const refund = Math.max(0, Math.floor(returned));
   for (const name of BUCKETS_OF[kind]) {
-    const bucket = refill(state[name], limits[name], now);
+    const refilled = refill(state[name], limits[name], now);
+    const bucket = { ...refilled, tokens: Math.min(limits[name], refilled.tokens + refund) };
     next[name] = bucket;
     plenty &&= bucket.tokens >= want;
     if (bucket.tokens < 1) {

@@ -32,11 +32,12 @@ function rememberRefusal(key: string, retryAt: number): void {
  * Admissions this isolate was granted ahead and may spend without asking its
  * app's object again. An app that sends one request at a time asks for one
  * each time (exact, as before); one that sends fast asks for what it sent in
- * its last busy second, growing at most twice as many per grant, up to a
- * hundredth of its limit, so a busy app costs its object about one call per
- * second instead of one per request. A grant unspent after LEASE_MS is dropped:
- * those tokens are gone for up to a second, the only slack this adds, and
- * only for apps sending fast.
+ * its last lease period, growing at most twice as many per grant, up to a
+ * hundredth of its limit, so a busy app costs its object one call per grant
+ * (at most one per LEASE_MS at a steady pace) instead of one per request.
+ * A grant unspent after LEASE_MS lapses, and its rest goes back to the object
+ * with this isolate's next call, as if never taken: the only slack this adds
+ * is that, until then, those tokens are not anyone else's.
  */
 interface Lease {
   granted: number;
@@ -47,7 +48,11 @@ interface Lease {
 const leases = new Map<string, Lease>();
 /** Keys with a grant request in flight: concurrent requests then ask for one each, so no grant is wasted. */
 const asking = new Set<string>();
-const LEASE_MS = 1_000;
+// Long enough that an app sending a few requests a second fills a whole grant (a hundredth of
+// its limit) before it lapses: a call to the app's object is a Durable Object round trip, and
+// after the read views (D30) the only one a warm read makes. Short enough that a grant taken in
+// one burst is not spent long after the bucket has refilled.
+const LEASE_MS = 4_000;
 const MAX_REMEMBERED_LEASES = 10_000;
 
 function takeFromLease(key: string, now: number): boolean {
@@ -59,11 +64,11 @@ function takeFromLease(key: string, now: number): boolean {
 
 /**
  * How many to ask for, at least one and at most `cap`: one at first; after a grant that lapsed,
- * as many as were spent of it in its second (the app's last busy second, however long ago);
- * after a grant spent in time, as many as the app sent per second from that grant until now,
- * at most twice the grant (so a pause brings it back to one). Doubling alone, back to one after
- * every lapse, overshot an app sending steadily and started over after each pause: at 8 per
- * second it cost a call for every 4 to 5 requests, sized grants one for every 8.
+ * as many as were spent of it (the app's last busy lease period, however long ago); after a
+ * grant spent in time, as many as the app would send in a lease period at its pace since that
+ * grant, at most twice the grant (so a pause brings it back down). Doubling alone, back to one
+ * after every lapse, overshot an app sending steadily and started over after each pause: at 8
+ * per second it cost a call for every 4 to 5 requests.
  */
 function nextWant(key: string, now: number, cap: number): number {
   const lease = leases.get(key);
@@ -71,8 +76,17 @@ function nextWant(key: string, now: number, cap: number): number {
   const spent = lease.granted - lease.remaining;
   // Only a lapsed grant has some left here: one in time would have been spent from.
   if (lease.remaining > 0) return Math.max(1, Math.min(cap, spent));
-  const perSecond = Math.ceil((spent * LEASE_MS) / Math.max(1, now - lease.grantedAt));
-  return Math.max(1, Math.min(cap, 2 * spent, perSecond));
+  const perLease = Math.ceil((spent * LEASE_MS) / Math.max(1, now - lease.grantedAt));
+  return Math.max(1, Math.min(cap, 2 * spent, perLease));
+}
+
+/** The unspent rest of a lapsed grant, to give back with the next call (once: it is cleared here). */
+function takeLapsedRest(key: string, now: number): number {
+  const lease = leases.get(key);
+  if (!lease || now < lease.expiresAt || lease.remaining === 0) return 0;
+  const rest = lease.remaining;
+  lease.remaining = 0;
+  return rest;
 }
 
 function rememberLease(key: string, granted: number, now: number): void {
@@ -100,10 +114,12 @@ export async function admit(env: Env, caller: Caller, kind: RequestKind): Promis
   const want = leader
     ? nextWant(key, now, Math.max(1, Math.floor((kind === "read" ? limits.reads : limits.all) / 100)))
     : 1;
+  // Computed after `want`, which reads the lapsed grant's rest to size the next one.
+  const returned = leader ? takeLapsedRest(key, now) : 0;
   let retryAt: number | null;
   try {
     if (leader) asking.add(key);
-    const grant = await appThrottleStub(env, caller.tenantId, caller.appId).lease(kind, limits, want);
+    const grant = await appThrottleStub(env, caller.tenantId, caller.appId).lease(kind, limits, want, returned);
     retryAt = grant.retryAt;
     if (retryAt === null && leader) rememberLease(key, grant.granted, now);
   } catch (error) {

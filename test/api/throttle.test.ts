@@ -75,7 +75,7 @@ describe("throttling per (tenant, app) (D20)", () => {
     expect(await read()).toBe(429);
   });
 
-  it("costs an app reading steadily one call to its object a second, not one every few requests", async () => {
+  it("costs an app reading steadily one call to its object per full grant, not one every few requests", async () => {
     const lease = vi.spyOn(AppThrottle.prototype, "lease");
     const t0 = Date.now();
     const tenant = crypto.randomUUID();
@@ -86,9 +86,33 @@ describe("throttling per (tenant, app) (D20)", () => {
       freezeClockAt(t0 + i * 125);
       expect((await call("/v1.0/me/presence", { token: t })).status).toBe(200);
     }
-    // Grants of 1, 2, 4 and 8 find the pace, then one of 8 a second: 13 calls. Doubling from one
-    // after every lapsed grant took 19.
-    expect(lease).toHaveBeenCalledTimes(13);
+    // Grants of 1, 2, 4 and 8 find the pace, then whole grants of 15 (a hundredth of the limit,
+    // spent within their 4-second lease): 9 calls. Grants lasting a second took 13; doubling from
+    // one after every lapsed grant, 19.
+    expect(lease).toHaveBeenCalledTimes(9);
+  });
+
+  it("gives a lapsed grant's unspent rest back to the app's object with its next call, once", async () => {
+    const lease = vi.spyOn(AppThrottle.prototype, "lease");
+    const t0 = Date.now();
+    freezeClockAt(t0);
+    // A hundredth of 300 reads: grants of up to 3.
+    const LARGE: Partial<Env> = { THROTTLE_READS_PER_30S: "300", THROTTLE_ALL_PER_30S: "1000" };
+    const t = await token({ tenant: crypto.randomUUID(), app: crypto.randomUUID(), user: newUserId(), scopes: "Presence.Read" });
+    const read = async () => expect((await callWith(LARGE, "/v1.0/me/presence", { token: t })).status).toBe(200);
+    // Four reads in a burst: grants of 1, 2 and 3, of which the last has 2 left unspent.
+    for (let i = 0; i < 4; i++) await read();
+    expect(lease.mock.calls.map((args) => [args[2], args[3]])).toEqual([
+      [1, 0],
+      [2, 0],
+      [3, 0],
+    ]);
+    // Past the grant's lease, the next call hands the 2 back; the one after has nothing to return.
+    freezeClockAt(t0 + 60_000);
+    await read();
+    freezeClockAt(t0 + 120_000);
+    await read();
+    expect(lease.mock.calls.slice(3).map((args) => args[3])).toEqual([2, 0]);
   });
 
   it("admits again once Retry-After has passed", async () => {

@@ -107,6 +107,20 @@ describe("throttle buckets (D20)", () => {
     expect(admitUpTo(refused.state, "other", limits, 0, 90).granted).toBe(90);
   });
 
+  it("takes back the unspent rest of a grant before granting, into every bucket it came from, never above the limit", () => {
+    const limits = { reads: 10, all: 100 };
+    const taken = admitUpTo({}, "read", limits, 0, 8);
+    expect(taken.granted).toBe(8);
+    // 5 of the 8 went unspent: the reads hold 2 + 5, and 7 can be granted at once.
+    const next = admitUpTo(taken.state, "read", limits, 0, 7, 5);
+    expect([next.granted, next.retryAt]).toEqual([7, null]);
+    // The overall bucket had them back too: 100 - 8 + 5 - 7 = 90 are left for other requests.
+    expect(admitUpTo(next.state, "other", limits, 0, 90).granted).toBe(90);
+    // A rest returned to a full bucket is not a bonus.
+    const full = admitUpTo({}, "read", limits, 0, 1, 50);
+    expect(admitUpTo(full.state, "read", limits, 0, 10).granted).toBe(1);
+  });
+
   it("refills nothing when the clock steps back", () => {
     const first = admit({}, "other", { reads: 1, all: 1 }, 10_000);
     expect(admit(first.state, "other", { reads: 1, all: 1 }, 5_000).retryAt).toBe(5_000 + W);
