@@ -145,7 +145,16 @@ try {
       );
     });
   }
-  if (receiver) console.log(`\nThe receiver printed ${notificationsReceived} chunk(s) of notifications.`);
+  if (receiver) {
+    // docs/webhooks.md promises the receiver prints a notification within a second of its change.
+    for (let i = 0; i < 50 && notificationsReceived === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    console.log(`\nThe receiver printed ${notificationsReceived} chunk(s) of notifications.`);
+    checked += 1;
+    if (notificationsReceived === 0) {
+      failures += 1;
+      console.log("FAIL docs/webhooks.md  the receiver printed no notification after the try-out");
+    }
+  }
 } finally {
   receiver?.kill();
   await service?.kill();
