@@ -8,7 +8,7 @@ import { requestLimits } from "./http/limits";
 import { requestIds } from "./http/request-ids";
 import { requestLog } from "./http/request-log";
 import { JWKS_PATH, validationTokenJwks } from "./notifications/validation-tokens";
-import { devRoutes } from "./routes/dev";
+import { boardRoutes, devRoutes } from "./routes/dev";
 import { apiRoutes, canonicalPathOf, registerApiRoutes } from "./routes/index";
 
 /** The execution context, where the runtime gives one (tests may call `fetch` without it). */
@@ -38,6 +38,8 @@ export function buildApp() {
   app.get(JWKS_PATH, async (c) => c.json(await validationTokenJwks(readConfig(c.env).signingKey)));
   // Local development only (DEV_MODE): tokens for the presence board. Elsewhere a plain 404.
   app.route("/dev", devRoutes);
+  // What the presence board needs to know on load (whether dev tokens exist), in every deployment.
+  app.route("/board", boardRoutes);
   app.route("/v1.0", api);
   app.route("/beta", api);
   app.notFound((c) => errorResponse(c, notFound(`No resource at '${new URL(c.req.url).pathname}'.`)));
