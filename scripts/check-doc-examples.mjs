@@ -85,7 +85,8 @@ const PRELUDE = [
   '  if [ "$1 $2 $3" != "run -s watch" ]; then command npm "$@"; return; fi',
   '  shift 3; [ "$1" = "--" ] && shift',
   '  local n=$(( $(cat "$__COUNTER") + 1 )); echo "$n" > "$__COUNTER"',
-  '  timeout 20 npm run -s watch -- --base "$__BASE" --count 1 "$@"',
+  // The script `npm run watch` runs, called directly so that a timeout stops the watcher itself.
+  '  timeout 20 node scripts/watch.mjs --base "$__BASE" --count 1 "$@"',
   '  printf \'%s\\texit %s\\n\' "$n" "$?" >&3',
   "}",
 ].join("\n");
