@@ -33,10 +33,11 @@ async function send(method, path, { token, body } = {}) {
   return json;
 }
 
-/** True where the service has a dev token endpoint (local development): it answers GET with 405, not 404. */
+/** True where the service has a dev token endpoint (local development); asked of a route that always answers 200. */
 export async function devTokensAvailable() {
   try {
-    return (await fetch("/dev/token")).status === 405;
+    const response = await fetch("/board/settings");
+    return response.ok && (await response.json()).devTokens === true;
   } catch {
     return false;
   }

@@ -26,8 +26,8 @@ let watch = null;
 const people = new Map();
 let onlineTimer = null;
 let renewTimer = null;
-/** Whether the status message box has been filled with the user's current message yet. */
-let statusPrefilled = false;
+/** The "Your presence" forms the user has edited and not yet sent: these keep what was typed. */
+const editing = new Set();
 
 // ---- signing in -------------------------------------------------------------------------------
 
@@ -79,6 +79,7 @@ function signOut(problem = "") {
   sessionStorage.removeItem(TOKEN_KEY);
   for (const { li } of people.values()) li.remove();
   people.clear();
+  showRosterHint();
   $("board").hidden = true;
   $("account").hidden = true;
   $("connection").hidden = true;
@@ -173,11 +174,18 @@ function addPerson(id, name) {
   $("roster").append(li);
   people.set(id, { name, li, presence: null, changedAt: null });
   renderPerson(id);
+  showRosterHint();
+}
+
+/** A board with only "You" on it says how to add someone. */
+function showRosterHint() {
+  $("roster-hint").hidden = people.size !== 1;
 }
 
 function removePerson(id) {
   people.get(id)?.li.remove();
   people.delete(id);
+  showRosterHint();
   savePeople();
   watch?.watch([...people.keys()]);
   $("add-id").focus();
@@ -286,10 +294,47 @@ function onPresence(presence, changedDateTime) {
   if (before !== null && before !== now) {
     $("announcer").textContent = `${person.li.querySelector(".name").textContent}: ${now}`;
   }
-  if (presence.id === me?.claims.oid && !statusPrefilled) {
-    statusPrefilled = true;
-    $("status-text").value = presence.statusMessage?.message?.content ?? "";
+  if (presence.id === me?.claims.oid) showInForms(presence);
+}
+
+/** A select's option with this value, if it has one. */
+const hasOption = (select, value) => [...select.options].some((option) => option.value === value);
+
+/**
+ * The "Your presence" forms show the user's presence as it is, also after a change made
+ * elsewhere (another app, another tab), except a form being edited, which keeps its input.
+ */
+function showInForms(presence) {
+  if (!editing.has("preferred-form")) {
+    // The resource does not say whether a preference is set; the form shows the pair in effect.
+    const pair = `${presence.availability}/${presence.activity}`;
+    if (hasOption($("preferred"), pair)) $("preferred").value = pair;
   }
+  if (!editing.has("status-form")) {
+    const status = presence.statusMessage;
+    $("status-text").value = status?.message?.content ?? "";
+    const expiry = status?.expiryDateTime?.dateTime;
+    // Only the owner is sent the expiry (in UTC); the field takes local time.
+    const until = expiry ? new Date(`${expiry.slice(0, 19)}Z`) : null;
+    $("status-expiry").value = until ? "custom" : "never";
+    $("status-until").value = until ? localInputValue(until) : "";
+    $("status-until-field").hidden = !until;
+  }
+  if (!editing.has("location-form")) {
+    const type = presence.workLocation?.workLocationType;
+    if (hasOption($("location"), type)) $("location").value = type;
+  }
+}
+
+/** A date as a datetime-local input wants it: local time, to the minute. */
+function localInputValue(date) {
+  const local = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);
+  return local.toISOString().slice(0, 16);
+}
+
+for (const id of ["preferred-form", "status-form", "location-form"]) {
+  $(id).addEventListener("input", () => editing.add(id));
+  $(id).addEventListener("change", () => editing.add(id));
 }
 
 const CONNECTION_WORDS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", stopped: "Stopped" };
@@ -301,7 +346,7 @@ function showBoard() {
   $("connection").hidden = false;
   $("account-id").textContent = me.claims.oid;
   $("watch-problem").textContent = "";
-  statusPrefilled = false;
+  editing.clear();
   addPerson(me.claims.oid, "");
   for (const { id, name } of savedPeople()) if (!people.has(id)) addPerson(id, name ?? "");
   watch = new PresenceWatch({
@@ -345,6 +390,8 @@ async function attempt(form, what, run) {
   for (const b of buttons) b.disabled = true;
   try {
     await run();
+    // Sent: the form shows the presence again as the service reports it.
+    editing.delete(form.id);
     outcome.textContent = what;
   } catch (error) {
     if (signOutIfRefused(error)) return;

@@ -1,15 +1,16 @@
 #!/usr/bin/env node
-// Runs the curl examples of README.md and docs/*.md once, in order, against a local service, and
-// fails when one does not answer as documented: 2xx, or the status its comment names ("answers
-// 400"). Not part of `npm test` (it starts a service and a webhook receiver): run it after
+// Runs the curl and `npm run -s watch` examples of README.md and docs/*.md once, in order, against
+// a local service, and fails when one does not answer as documented: 2xx, or the status its
+// comment names ("answers 400"); a watch must print a presence and exit 0. Not part of `npm test` (it starts a service and a webhook receiver): run it after
 // changing an example.
 //
 //   npm run docs:check                                    a fresh `wrangler dev` on a free port
 //   npm run docs:check -- --base http://localhost:8787    the `npm run dev` you already run
 //
 // Each file runs in one bash session, so a block may use the variables an earlier block of the
-// same file set. A ```sh block runs when every line that starts a command is a curl call or a
-// variable assignment (so `npm install` blocks are left alone). Webhook examples get the
+// same file set. A ```sh block runs when every line that starts a command is a curl call, a watch
+// or a variable assignment (so `npm install` blocks are left alone). A watch runs until its first
+// presence message (`--count 1`), against the service checked. Webhook examples get the
 // receiver that docs/webhooks.md shows, on a free port in place of 3000.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -43,10 +44,13 @@ function blocks(file) {
 
 const CURL = /^(?:[A-Za-z_]\w*=\$\()?curl\s/;
 const ASSIGNMENT = /^[A-Za-z_]\w*=/;
+const WATCH = /^npm run -s watch(\s|$)/;
 /** Lines at column 0 start commands; indented ones continue them. */
 const runnable = (block) =>
   block.lang === "sh" &&
-  block.lines.every((l) => l === "" || /^\s/.test(l) || l.startsWith("#") || CURL.test(l) || ASSIGNMENT.test(l));
+  block.lines.every(
+    (l) => l === "" || /^\s/.test(l) || l.startsWith("#") || CURL.test(l) || ASSIGNMENT.test(l) || WATCH.test(l),
+  );
 
 /** Every curl call of a file's runnable blocks, with the status its comment promises. */
 function calls(file, runnableBlocks) {
@@ -58,6 +62,8 @@ function calls(file, runnableBlocks) {
       else if (CURL.test(line)) {
         const status = comment.match(/answers (\d{3})/)?.[1];
         found.push({ where: `${file}:${block.line + index}`, command: line, expected: status ?? "2xx" });
+      } else if (WATCH.test(line)) {
+        found.push({ where: `${file}:${block.line + index}`, command: line, expected: "exit 0" });
       }
     });
   }
@@ -73,6 +79,15 @@ const PRELUDE = [
   "  out=$(command curl -sS -w '\\n%{http_code}' \"$@\")",
   "  printf '%s\\n' \"$out\" | sed '$d'",
   '  printf \'%s\\t%s\\n\' "$n" "$(printf \'%s\' "$out" | tail -n 1)" >&3',
+  "}",
+  // `npm run -s watch` stops at its first presence message (20 s at most) and reports its exit.
+  "npm() {",
+  '  if [ "$1 $2 $3" != "run -s watch" ]; then command npm "$@"; return; fi',
+  '  shift 3; [ "$1" = "--" ] && shift',
+  '  local n=$(( $(cat "$__COUNTER") + 1 )); echo "$n" > "$__COUNTER"',
+  // The script `npm run watch` runs, called directly so that a timeout stops the watcher itself.
+  '  timeout 20 node scripts/watch.mjs --base "$__BASE" --count 1 "$@"',
+  '  printf \'%s\\texit %s\\n\' "$n" "$?" >&3',
   "}",
 ].join("\n");
 
@@ -121,7 +136,7 @@ try {
     writeFileSync(results, "");
     const output = await new Promise((resolve) => {
       const bash = spawn("bash", ["-c", `exec 3>>"$__RESULTS"\n${PRELUDE}\n${script}`], {
-        env: { ...process.env, __COUNTER: counter, __RESULTS: results },
+        env: { ...process.env, __COUNTER: counter, __RESULTS: results, __BASE: base },
         stdio: ["ignore", "pipe", "pipe"],
       });
       let text = "";
@@ -134,7 +149,7 @@ try {
       .split("\n")
       .filter(Boolean)
       .map((line) => line.split("\t")[1]);
-    console.log(`\n${file}: ${expected.length} curl calls\n${output.trim().replace(/^/gm, "  │ ")}`);
+    console.log(`\n${file}: ${expected.length} calls\n${output.trim().replace(/^/gm, "  │ ")}`);
     expected.forEach((call, index) => {
       const status = statuses[index] ?? "not run";
       const ok = call.expected === "2xx" ? /^2\d\d$/.test(status) : status === call.expected;
@@ -145,7 +160,16 @@ try {
       );
     });
   }
-  if (receiver) console.log(`\nThe receiver printed ${notificationsReceived} chunk(s) of notifications.`);
+  if (receiver) {
+    // docs/webhooks.md promises the receiver prints a notification within a second of its change.
+    for (let i = 0; i < 50 && notificationsReceived === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    console.log(`\nThe receiver printed ${notificationsReceived} chunk(s) of notifications.`);
+    checked += 1;
+    if (notificationsReceived === 0) {
+      failures += 1;
+      console.log("FAIL docs/webhooks.md  the receiver printed no notification after the try-out");
+    }
+  }
 } finally {
   receiver?.kill();
   await service?.kill();

@@ -4,7 +4,7 @@ import type { AppEnv } from "./http/context";
 import { errorResponse, handleError, notFound } from "./http/errors";
 import { everyRequest } from "./http/every-request";
 import { JWKS_PATH, validationTokenJwks } from "./notifications/validation-tokens";
-import { devRoutes } from "./routes/dev";
+import { boardRoutes, devRoutes } from "./routes/dev";
 import { apiRoutes, canonicalPathOf, registerApiRoutes } from "./routes/index";
 
 /** The execution context, where the runtime gives one (tests may call `fetch` without it). */
@@ -28,6 +28,8 @@ export function buildApp() {
   app.get(JWKS_PATH, async (c) => c.json(await validationTokenJwks(readConfig(c.env).signingKey)));
   // Local development only (DEV_MODE): tokens for the presence board. Elsewhere a plain 404.
   app.route("/dev", devRoutes);
+  // What the presence board needs to know on load (whether dev tokens exist), in every deployment.
+  app.route("/board", boardRoutes);
   registerApiRoutes(app, routes, "/v1.0");
   registerApiRoutes(app, routes, "/beta");
   app.notFound((c) => errorResponse(c, notFound(`No resource at '${new URL(c.req.url).pathname}'.`)));

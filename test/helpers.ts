@@ -246,10 +246,14 @@ export function interceptRelays(user: string, before: () => Promise<void> | void
   });
 }
 
-/** Makes every relay of `user` refuse changes until the spy is restored. */
+/**
+ * Makes every relay of `user` refuse changes until the spy is restored. workerd prints an error
+ * thrown in an object as an "uncaught exception" even when its caller handles it, so errors the
+ * tests cause on purpose say in the output that they are expected.
+ */
 export const breakRelays = (user: string) =>
   interceptRelays(user, () => {
-    throw new Error("relay down (test)");
+    throw new Error("EXPECTED, caused by the test: relay down");
   });
 
 /** A promise the test settles when it chooses: what a held relay or queue waits for. */

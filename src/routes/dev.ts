@@ -58,3 +58,12 @@ devRoutes.all("/token", (c) => {
   if (!devTokenSecret(c)) return c.notFound();
   throw methodNotAllowed("POST");
 });
+
+export const boardRoutes = new Hono<AppEnv>({ strict: false });
+
+/**
+ * `GET /board/settings`: what the presence board needs to know on load, here and in any
+ * deployment alike, so it never has to probe a route that may answer an error (a browser logs
+ * every error answer in red): whether `POST /dev/token` exists.
+ */
+boardRoutes.get("/settings", (c) => c.json({ devTokens: devTokenSecret(c) !== null }));

@@ -71,3 +71,23 @@ describe("without DEV_MODE (any deployed configuration) there is no dev token en
     }
   });
 });
+
+describe("GET /board/settings tells the presence board whether dev tokens exist, always with a 200", () => {
+  // The board asks on every load; an error answer would be a red line in the browser's console.
+  const app = buildApp();
+  const withBindings = (bindings: Partial<Env>) => ({ ...env, ...bindings }) as Env;
+  const settings = async (bindings: Partial<Env>) => {
+    const response = await app.fetch(new Request("https://presence.test/board/settings"), withBindings(bindings));
+    expect(response.status).toBe(200);
+    return response.json();
+  };
+
+  it("says yes in local development (DEV_MODE and the local secret)", async () => {
+    expect(await settings({})).toEqual({ devTokens: true });
+  });
+
+  it("says no in a deployed configuration", async () => {
+    expect(await settings({ DEV_MODE: undefined })).toEqual({ devTokens: false });
+    expect(await settings({ AUTH_HS256_SECRET: undefined })).toEqual({ devTokens: false });
+  });
+});

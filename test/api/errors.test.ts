@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { AppEnv } from "../../src/http/context";
 import { handleError } from "../../src/http/errors";
 import { requestIds } from "../../src/http/request-ids";
@@ -14,8 +14,17 @@ describe("unexpected errors", () => {
       throw new Error("secret internal detail");
     });
     app.onError(handleError);
+    // Caused on purpose: the log line is checked here, not printed among the test results.
+    const log = vi.spyOn(console, "error").mockImplementation(() => {});
     const response = await app.request("/boom");
     expect(response.status).toBe(500);
+    expect(log).toHaveBeenCalledOnce();
+    expect(JSON.parse(String(log.mock.calls[0]?.[0]))).toMatchObject({
+      level: "error",
+      event: "unexpected error",
+      error: expect.stringContaining("secret internal detail"),
+    });
+    log.mockRestore();
     const text = await response.text();
     expect(text).not.toContain("secret internal detail");
     expect(JSON.parse(text).error).toMatchObject({

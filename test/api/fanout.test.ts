@@ -222,7 +222,9 @@ describe("a relay with sockets and subscriptions", () => {
     const user = newUserId();
     await setStatus(user, "before");
     const { socket, subscriptions } = await socketAndSubscriptionsOnOneRelay(user);
-    const refusing = vi.spyOn(env.NOTIFICATIONS, "sendBatch").mockRejectedValue(new Error("queue down (test)"));
+    const refusing = vi
+      .spyOn(env.NOTIFICATIONS, "sendBatch")
+      .mockRejectedValue(new Error("EXPECTED, caused by the test: queue down"));
     vi.spyOn(console, "error").mockImplementation(() => {});
     await setStatus(user, "while the queue is down");
     expect(presenceOf(await socket.next()).statusMessage).toMatchObject({
@@ -248,7 +250,7 @@ describe("a watch that cannot start", () => {
   it("closes a single-user socket with 1011 when its user cannot be watched, so the client reconnects", async () => {
     const user = newUserId();
     vi.spyOn(UserPresence.prototype, "watch").mockImplementation(() => {
-      throw new Error("user object unavailable (test)");
+      throw new Error("EXPECTED, caused by the test: user object unavailable");
     });
     vi.spyOn(console, "error").mockImplementation(() => {});
     const socket = await mustOpen(`/v1.0/users/${user}/presence/watch`, await reader());

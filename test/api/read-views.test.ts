@@ -171,7 +171,7 @@ describe("read views (D30)", () => {
     const other = newUserId();
     await setStatus(user, "home", "eu");
     vi.spyOn(console, "error").mockImplementation(() => {});
-    vi.spyOn(ReadView.prototype, "read").mockRejectedValue(new Error("view overloaded (test)"));
+    vi.spyOn(ReadView.prototype, "read").mockRejectedValue(new Error("EXPECTED, caused by the test: view overloaded"));
     expect(statusOf(await read(user, "eu"))).toBe("home");
     const response = await call(`/v1.0/communications/getPresencesByUserId`, {
       token: await appToken(["Presence.Read.All"]),

@@ -23,6 +23,8 @@ let page: Page;
 let appToken: string;
 /** Script errors and Content-Security-Policy violations in the page: there should be none. */
 const pageProblems: string[] = [];
+/** Errors in the browser's console (a failed request shows there in red), from the first load on. */
+const consoleErrors: string[] = [];
 /** The board's watch sockets as the test sees them, with what the page sent on each. */
 const sockets: { route: WebSocketRoute; sent: string[] }[] = [];
 
@@ -38,6 +40,7 @@ beforeAll(async () => {
   page.on("pageerror", (error) => pageProblems.push(error.message));
   page.on("console", (message) => {
     if (/Content.Security.Policy/i.test(message.text())) pageProblems.push(message.text());
+    if (message.type() === "error") consoleErrors.push(`${message.text()} (${message.location().url})`);
   });
   // The socket passes through the test, which can then see the subscribe messages and cut it.
   await page.routeWebSocket(/\/communications\/presences\/watch$/, (route) => {
@@ -104,6 +107,10 @@ describe("the presence board", () => {
     await page.goto(service.url);
     await page.getByRole("button", { name: "Get a dev token" }).click();
     await page.locator("#connection[data-state=live]").waitFor();
+    // Loading, asking whether dev tokens exist, signing in and going live logged no error.
+    expect(consoleErrors).toEqual([]);
+    // With only "You" on the board, the page says how to add someone.
+    await page.locator("#roster-hint", { hasText: "Only you so far" }).waitFor();
     for (const { id, name } of PEOPLE) {
       await page.getByLabel("User id", { exact: true }).fill(id);
       await page.getByLabel("Name (optional)").fill(name);
@@ -114,6 +121,7 @@ describe("the presence board", () => {
       await cardShows(id, ".state", "Offline");
     }
     expect(await card(ADA.id).locator(".dot").getAttribute("class")).toContain("dot-offline");
+    expect(await page.locator("#roster-hint").isHidden()).toBe(true);
 
     // A change made by HTTP reaches the page over the socket: the dot and the words change.
     await setPresence(ADA.id, "Busy", "InACall");
@@ -155,6 +163,48 @@ describe("the presence board", () => {
       availability: "DoNotDisturb",
       workLocation: { workLocationType: "remote", source: "manual" },
     });
+  });
+
+  it("shows your current presence in its forms after a change made elsewhere, but keeps a form being edited", async () => {
+    // Another app of the same user (or another tab) changes the presence, not this page.
+    const token = await service.sign({
+      tid: DEV_IDENTITY.tenant,
+      oid: ME,
+      appid: DEV_IDENTITY.app,
+      scp: "Presence.Read Presence.ReadWrite",
+    });
+    const elsewhere = async (action: string, body: unknown) => {
+      const response = await fetch(`${service.url}/v1.0/me/presence/${action}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      expect(response.ok, await response.text()).toBe(true);
+    };
+    const value = (selector: string) => page.locator(selector).inputValue();
+    await elsewhere("setStatusMessage", {
+      statusMessage: {
+        message: { content: "Set in another app", contentType: "text" },
+        expiryDateTime: { dateTime: "2030-06-15T12:00:00", timeZone: "UTC" },
+      },
+    });
+    await elsewhere("setUserPreferredPresence", { availability: "Busy", activity: "Busy" });
+    await elsewhere("setManualLocation", { workLocationType: "office" });
+    await cardShows(ME, ".location", "In the office");
+    await cardShows(ME, ".state", "Busy");
+    expect(await value("#status-text")).toBe("Set in another app");
+    expect(await value("#status-expiry")).toBe("custom");
+    expect(await value("#status-until")).toMatch(/^2030-06-15T\d\d:\d\d$/);
+    expect(await value("#preferred")).toBe("Busy/Busy");
+    expect(await value("#location")).toBe("office");
+
+    // What the user is typing is not overwritten by a change that arrives meanwhile.
+    await page.locator("#status-form").getByLabel("Message").fill("Half-written");
+    await elsewhere("setStatusMessage", {
+      statusMessage: { message: { content: "Changed again", contentType: "text" } },
+    });
+    await cardShows(ME, ".message", "Changed again");
+    expect(await value("#status-text")).toBe("Half-written");
   });
 
   it("saves screenshots, wide and phone-width", async () => {
