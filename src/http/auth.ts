@@ -5,7 +5,7 @@ import { isGuid } from "../domain/ids";
 import type { Env } from "../env";
 import { logError } from "../shared/log";
 import { GraphError, unauthorized } from "./errors";
-import { type CachedKeySet, JWKS_MIN_REFETCH_INTERVAL_MS, KeysUnavailable, keySetFor } from "./jwks";
+import { type CachedKeySet, KeysUnavailable, keySetFor } from "./jwks";
 
 export type { Caller } from "../domain/caller";
 
@@ -153,7 +153,7 @@ async function verifiedClaims(token: string, config: AuthConfig): Promise<JWTPay
     if (error instanceof GraphError) throw error;
     if (error instanceof KeysUnavailable) {
       throw new GraphError(503, "serviceNotAvailable", "Access tokens cannot be verified right now.", {
-        "Retry-After": String(JWKS_MIN_REFETCH_INTERVAL_MS / 1000),
+        "Retry-After": String(error.retryAfterSeconds),
       });
     }
     throw unauthorized(tokenProblem(error));
