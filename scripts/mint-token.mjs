@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
+import { isGuid } from "../public/guid.js";
 // The dev tenant, user and app, shared with the Worker's dev token endpoint (POST /dev/token).
 import DEV_IDENTITY from "../src/dev/identity.json" with { type: "json" };
 
@@ -31,6 +32,14 @@ if (values.help) {
 A token with --roles and no --scopes is an application token; otherwise it is delegated
 (default scopes: "${DEFAULTS.scopes}"). Defaults: tenant ${DEFAULTS.tenant}, user ${DEFAULTS.user}, app ${DEFAULTS.app}.`);
   process.exit(0);
+}
+
+// The service refuses a token whose tenant, user or application id is not a GUID: say so here.
+for (const name of ["tenant", "user", "app"]) {
+  if (!isGuid(values[name])) {
+    console.error(`--${name} '${values[name]}' is not a GUID (Entra ID ids are GUIDs).`);
+    process.exit(1);
+  }
 }
 
 function secretFromFile(path) {

@@ -5,7 +5,7 @@ import { isGuid } from "../domain/ids";
 import type { Env } from "../env";
 import { logError } from "../shared/log";
 import { GraphError, unauthorized } from "./errors";
-import { type CachedKeySet, JWKS_MIN_REFETCH_INTERVAL_MS, KeysUnavailable, keySetFor } from "./jwks";
+import { type CachedKeySet, KeysUnavailable, keySetFor } from "./jwks";
 
 export type { Caller } from "../domain/caller";
 
@@ -49,6 +49,10 @@ export function callerFromClaims(payload: JWTPayload): Caller {
   if (!tenantId || !isGuid(tenantId)) throw unauthorized("The access token has no valid 'tid' (tenant) claim.");
   const appId = stringClaim(payload, "appid") ?? stringClaim(payload, "azp");
   if (!appId) throw unauthorized("The access token has no 'appid' or 'azp' (application) claim.");
+  // Entra ID issues application ids as GUIDs. Anything else (" <guid>", "<guid> ", a name) would
+  // get a throttle budget and a subscription quota of its own, so it is refused; the case of a
+  // GUID is not significant, and lowering it below gives each application one budget.
+  if (!isGuid(appId)) throw unauthorized("The access token's application id ('appid' or 'azp') is not a GUID.");
   // Verified tokens always carry `exp` (a required claim); a socket lives no longer (D27).
   const expiresAt = typeof payload.exp === "number" ? payload.exp * 1000 : 0;
   // D24: `idtyp` says which kind of token this is when present; a user's token
@@ -149,7 +153,7 @@ async function verifiedClaims(token: string, config: AuthConfig): Promise<JWTPay
     if (error instanceof GraphError) throw error;
     if (error instanceof KeysUnavailable) {
       throw new GraphError(503, "serviceNotAvailable", "Access tokens cannot be verified right now.", {
-        "Retry-After": String(JWKS_MIN_REFETCH_INTERVAL_MS / 1000),
+        "Retry-After": String(error.retryAfterSeconds),
       });
     }
     throw unauthorized(tokenProblem(error));

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { InvalidInput } from "../domain/errors";
 import { logError } from "../shared/log";
 import type { AppEnv } from "./context";
+import { loggedRoute } from "./request-log";
 
 /** An error a client may see, rendered as the Graph error envelope (spec 4.1). */
 export class GraphError extends Error {
@@ -57,7 +58,7 @@ export function handleError(error: Error, c: Context<AppEnv>): Response {
   // Details go to the log only; the client gets a generic message.
   logError({ object: "Worker" }, "unexpected error", error, {
     requestId: c.get("requestId"),
-    route: `${c.req.method} ${new URL(c.req.url).pathname}`,
+    route: `${c.req.method} ${loggedRoute(c)}`,
   });
   return errorResponse(c, new GraphError(500, "generalException", "An unexpected error occurred. Please retry."));
 }

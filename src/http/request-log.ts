@@ -1,19 +1,51 @@
 import type { Context } from "hono";
 import { routePath } from "hono/route";
+import { isGuid } from "../domain/ids";
 import type { AppEnv } from "./context";
 
 const MAX_LOGGED_PATH = 256;
+/** A segment this short cannot hide a credential worth the name; longer ones must look like a word. */
+const MAX_PLAIN_SEGMENT = 16;
+const MAX_WORD_SEGMENT = 64;
+/** Letters and dots only (`presence`, `microsoft.graph.getPresencesByUserId`, `$batch`): no token is that. */
+const WORD = /^\$?[A-Za-z]+(?:\.[A-Za-z]+)*$/;
+/** What a cut segment becomes: not a character a URL's path can hold, so it never reads as one. */
+export const CUT_SEGMENT = "…";
 
 /**
- * One structured line per request: who (tenant, app), what (route), how it
- * ended (status) and how long it took. The route is the matched pattern
- * (`/v1.0/users/:id/presence`); a request answered before routing (a
- * preflight, a size limit, an unknown path) logs its path instead, never the
- * query string. Tokens, bodies and message contents are never logged.
+ * A path as the log may hold it: segments that are short, a GUID, or a word are kept, and any
+ * other (a token pasted into the URL, a key, base64) is cut, so no credential reaches the log.
+ */
+export function loggablePath(path: string): string {
+  return path
+    .split("/")
+    .map((segment) =>
+      segment.length <= MAX_PLAIN_SEGMENT ||
+      isGuid(segment) ||
+      (segment.length <= MAX_WORD_SEGMENT && WORD.test(segment))
+        ? segment
+        : CUT_SEGMENT,
+    )
+    .join("/")
+    .slice(0, MAX_LOGGED_PATH);
+}
+
+/**
+ * What a log line names as the route: the matched pattern (`/v1.0/users/:id/presence`), or for a
+ * request answered before routing (a preflight, a size limit, an unknown path) its path without
+ * the query string, cut by `loggablePath`.
+ */
+export function loggedRoute(c: Context): string {
+  const pattern = routePath(c);
+  return pattern && pattern !== "/*" ? pattern : loggablePath(c.req.path);
+}
+
+/**
+ * One structured line per request: who (tenant, app), what (route, `loggedRoute`), how it ended
+ * (status) and how long it took. Tokens, bodies and message contents are never logged.
  * Written once the answer is there (`started` is when the request came in).
  */
 export function logRequest(c: Context<AppEnv>, started: number): void {
-  const pattern = routePath(c);
   const caller = c.get("caller");
   console.log(
     JSON.stringify({
@@ -23,7 +55,7 @@ export function logRequest(c: Context<AppEnv>, started: number): void {
       tenant: caller?.tenantId ?? null,
       app: caller?.appId ?? null,
       method: c.req.method,
-      route: pattern && pattern !== "/*" ? pattern : c.req.path.slice(0, MAX_LOGGED_PATH),
+      route: loggedRoute(c),
       status: c.res.status,
       durationMs: Math.round(performance.now() - started),
     }),

@@ -40,6 +40,17 @@ describe("authentication (401)", () => {
     ["a delegated token without oid", async () => token({ scopes: "Presence.Read" }), /'oid'/],
     ["a token without appid or azp", async () => token({ user, scopes: "Presence.Read", app: "" }), /'appid' or 'azp'/],
     [
+      "an appid with spaces around the GUID",
+      async () => token({ user, scopes: "Presence.Read", app: ` ${APP} ` }),
+      /application id .* is not a GUID/,
+    ],
+    ["an appid that is not a GUID", async () => token({ roles: [], app: "my-app" }), /application id .* is not a GUID/],
+    [
+      "an azp that is not a GUID",
+      async () => token({ user, scopes: "Presence.Read", app: "", claims: { azp: `${APP}\n` } }),
+      /application id .* is not a GUID/,
+    ],
+    [
       "a token without exp",
       async () =>
         new SignJWT({ tid: TENANT, oid: user, appid: APP, scp: "Presence.Read" })

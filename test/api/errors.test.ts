@@ -33,6 +33,23 @@ describe("unexpected errors", () => {
     });
     expect(response.headers.get("request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
+
+  it("log the matched route, never the path a token was pasted into", async () => {
+    const app = new Hono<AppEnv>();
+    app.use("*", requestIds);
+    app.get("/boom/:id", () => {
+      throw new Error("boom");
+    });
+    app.onError(handleError);
+    const t = await userToken(newUserId());
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    const response = await app.request(`/boom/${t}`);
+    const printed = logged.mock.calls.map((args) => args.map(String).join(" ")).join("\n");
+    logged.mockRestore();
+    expect(response.status).toBe(500);
+    expect(printed).toContain('"route":"GET /boom/:id"');
+    for (const part of t.split(".")) expect(printed).not.toContain(part);
+  });
 });
 
 describe("every action under every path", () => {

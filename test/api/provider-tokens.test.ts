@@ -29,11 +29,18 @@ async function newKey(alg: Alg, kid = crypto.randomUUID()): Promise<SigningKey> 
 /** A provider with its own key set URL (so its cache starts empty) and a count of fetches to it. */
 function provider(published: SigningKey[], bindings: Partial<Env> = {}) {
   const url = `https://login.test/${crypto.randomUUID()}/discovery/v2.0/keys`;
-  const state = { fetches: 0, failing: false, published };
+  const state = {
+    fetches: 0,
+    failing: false,
+    published,
+    /** While set, the provider does not answer until it settles (a provider that hangs). */
+    hanging: undefined as Promise<void> | undefined,
+  };
   vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
     const href = input instanceof Request ? input.url : String(input);
     if (href !== url) return realFetch(input, init);
     state.fetches += 1;
+    if (state.hanging) await state.hanging;
     if (state.failing) return new Response("unavailable", { status: 503 });
     return Response.json({ keys: state.published.map((key) => key.publicJwk) });
   });
@@ -197,21 +204,88 @@ describe("the provider's key set", () => {
     expect(state.fetches).toBe(3);
   });
 
-  it("answers 503 while it cannot be read, and retries at most once a minute", async () => {
+  it("answers 503 while it cannot be read, and retries within seconds, backing off to at most 16 s", async () => {
     const t0 = Date.now();
     freezeClockAt(t0);
     const key = await newKey("RS256");
     const { bindings, state } = provider([key]);
     state.failing = true;
-    for (let i = 0; i < 3; i++) {
+    const refusal = async (at: number) => {
+      freezeClockAt(at);
       const response = await readMe(bindings, await sign(key));
-      expect(response.headers.get("retry-after")).toBe("60");
+      const retryAfter = response.headers.get("retry-after");
       await expectGraphError(response, 503, "serviceNotAvailable");
+      return Number(retryAfter);
+    };
+    // Each failure doubles the wait before the next attempt, from 1 s up to 16 s.
+    let at = t0;
+    const waits: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const wait = await refusal(at);
+      waits.push(wait);
+      // Asked again before the wait is over: refused without asking the provider.
+      expect(await refusal(at + wait * 1000 - 1)).toBe(1);
+      at += wait * 1000;
     }
-    expect(state.fetches).toBe(1);
+    expect(waits).toEqual([1, 2, 4, 8, 16, 16, 16]);
+    expect(state.fetches).toBe(7);
+
+    // Back within seconds of the provider, not a minute.
     state.failing = false;
-    freezeClockAt(t0 + JWKS_MIN_REFETCH_INTERVAL_MS);
+    freezeClockAt(at);
     expect((await readMe(bindings, await sign(key))).status).toBe(200);
+    expect(state.fetches).toBe(8);
+  });
+
+  it("makes one fetch for all the requests of a cold isolate waiting on a provider that hangs", async () => {
+    const key = await newKey("RS256");
+    const { bindings, state } = provider([key]);
+    let answer = () => {};
+    state.hanging = new Promise((resolve) => {
+      answer = resolve;
+    });
+    const tokens = await Promise.all(Array.from({ length: 8 }, () => sign(key)));
+    const responses = Promise.all(tokens.map((t) => readMe(bindings, t)));
+    // Let every request reach the key set before the provider answers.
+    await vi.waitUntil(() => state.fetches > 0);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    answer();
+    expect((await responses).map((r) => r.status)).toEqual(tokens.map(() => 200));
+    expect(state.fetches).toBe(1);
+  });
+
+  it("is not held up by a fetch that never ends (as when the request that started it is cancelled)", async () => {
+    const key = await newKey("RS256");
+    const { bindings, state } = provider([key]);
+    // This provider ignores the fetch's timeout too, so only the waiters' own deadline ends the wait.
+    state.hanging = new Promise(() => {});
+    const waited = await readMe(bindings, await sign(key));
+    expect(waited.headers.get("retry-after")).toBe("1");
+    await expectGraphError(waited, 503, "serviceNotAvailable");
+    state.hanging = undefined;
+    expect((await readMe(bindings, await sign(key))).status).toBe(200);
+    expect(state.fetches).toBe(2);
+  }, 15_000);
+
+  it("lets requests with a new kid wait for the one fetch a rotation started", async () => {
+    const t0 = Date.now();
+    freezeClockAt(t0);
+    const first = await newKey("RS256");
+    const { bindings, state } = provider([first]);
+    expect((await readMe(bindings, await sign(first))).status).toBe(200);
+    const rotated = await newKey("ES256");
+    state.published = [first, rotated];
+    let answer = () => {};
+    state.hanging = new Promise((resolve) => {
+      answer = resolve;
+    });
+    freezeClockAt(t0 + JWKS_MIN_REFETCH_INTERVAL_MS);
+    const tokens = await Promise.all(Array.from({ length: 4 }, () => sign(rotated)));
+    const responses = Promise.all(tokens.map((t) => readMe(bindings, t)));
+    await vi.waitUntil(() => state.fetches > 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    answer();
+    expect((await responses).map((r) => r.status)).toEqual([200, 200, 200, 200]);
     expect(state.fetches).toBe(2);
   });
 

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { MAX_URL_LENGTH } from "../../src/http/limits";
 import { APP, appToken, call, callWith, newUserId, TENANT, userToken } from "../helpers";
 
 interface LogLine {
@@ -95,5 +96,30 @@ describe("request log", () => {
     expect(everything).not.toContain(t);
     expect(everything).not.toContain(t.split(".")[2]);
     expect(everything).not.toContain(secretText);
+  });
+
+  it("cuts a token, or any long opaque segment, out of a path that matched no route", async () => {
+    const user = newUserId();
+    const t = await userToken(user);
+    const opaque = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA";
+    const { lines, everything } = await logsOf(async () => {
+      await call(`/v1.0/users/${t}/presense`, { token: t });
+      await call(`/v1.0/${opaque}/microsoft.graph.getPresencesByUserIdd`);
+      await call(`/v1.0/users/${user}/presense`);
+      await callWith({ CORS_ORIGINS: "http://localhost:*" }, `/v1.0/me/${t}`, {
+        method: "OPTIONS",
+        headers: { origin: "http://localhost:3000", "access-control-request-method": "GET" },
+      });
+      await call(`/v1.0/${t}/${"x".repeat(MAX_URL_LENGTH)}`);
+    });
+    expect(lines.map(({ route, status }) => ({ route, status }))).toEqual([
+      { route: "/v1.0/users/…/presense", status: 404 },
+      { route: "/v1.0/…/microsoft.graph.getPresencesByUserIdd", status: 404 },
+      { route: `/v1.0/users/${user}/presense`, status: 404 },
+      { route: "/v1.0/me/…", status: 204 },
+      { route: "/v1.0/…/…", status: 414 },
+    ]);
+    for (const part of t.split(".")) expect(everything).not.toContain(part);
+    expect(everything).not.toContain(opaque);
   });
 });

@@ -52,6 +52,20 @@ describe("throttling per (tenant, app) (D20)", () => {
     await expectGraphError(await client.readMany(), 429, "TooManyRequests");
   });
 
+  it("gives an application one budget: its id in capitals shares it, with spaces is refused", async () => {
+    freezeClockAt(Date.now());
+    const client = newApp();
+    expect(await statuses(times(5, client.read))).toEqual(times(5, 200));
+    const as = (app: string) => () =>
+      token({ tenant: client.tenant, app, user: client.user, scopes: "Presence.Read" }).then((t) =>
+        callWith(SMALL, "/v1.0/me/presence", { token: t }),
+      );
+    expect((await as(client.app.toUpperCase())()).status).toBe(429);
+    for (const spaced of [` ${client.app}`, `${client.app} `, `\t${client.app}`]) {
+      await expectGraphError(await as(spaced)(), 401, "InvalidAuthenticationToken", /not a GUID/);
+    }
+  });
+
   it("holds the overall limit, reads included, and lets writes through while only reads are spent", async () => {
     freezeClockAt(Date.now());
     const client = newApp();
