@@ -90,6 +90,11 @@ export class NotificationOutbox {
       }
     }
     if (Number.isFinite(earliest)) await this.armAt(earliest);
+    else if (this.isEmpty() && this.alarmAt !== null) {
+      // Nothing owed: the lease's alarm would only wake the object for nothing.
+      this.alarmAt = null;
+      await this.ctx.storage.deleteAlarm();
+    }
   }
 
   /** Queues the jobs that are due (retries, and jobs whose lease ran out), then arms the next alarm. */

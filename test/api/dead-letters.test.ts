@@ -259,6 +259,8 @@ describe("the outbox", () => {
     await receiver.waitFor(1);
     expect(receiver.items()).toMatchObject([{ subscriptionId }]);
     await eventually(async () => (await outboxOf(relay)).length === 0);
+    // Nothing owed, nothing to wake up for.
+    expect(await runInDurableObject(relay, (_i, state) => state.storage.getAlarm())).toBeNull();
   });
 });
 
