@@ -18,6 +18,8 @@ export default defineConfig({
           // As in .dev.vars: the dev token endpoint exists (its absence is tested with other bindings).
           DEV_MODE: "true",
           NOTIFICATION_SIGNING_KEY: JSON.stringify(signingKey),
+          // The operator routes' bearer token (test/api/dead-letters.test.ts).
+          OPERATOR_TOKEN: "test-only-operator-token-0123456789abcdef",
           // The tests' webhook receivers answer on these hosts, over plain http.
           NOTIFICATION_HTTP_HOSTS: "receiver.test,lifecycle.test",
           // Short waits so that "too slow" is quick to test; production defaults are 10 s and 3 s.

@@ -364,13 +364,16 @@ function model(w, bench) {
       views.with.requests + // reads: their views, users' objects, registrations, deliveries
       connects * (1 + 0.2 * w.watchedPerSocket) + // the socket's hub, and registrations not yet held
       frames / 20 + // incoming WebSocket messages bill at 20:1
-      (changes * jobsPerChange) / 100, // registry look-ups, one per consumer batch
+      (changes * jobsPerChange) / 100 + // registry look-ups, one per consumer batch
+      changes * shardsWithSubs, // the consumer settles each relay's jobs in its outbox, one call per relay
     // Hubs never idle at this rate (deliveries every few ms): billed all day; relays and users per call.
     doGbSeconds:
       (hubs * 86_400 + changes * relaysPerChange * BUSY_SECONDS.relay + (changes + refreshes) * BUSY_SECONDS.user) *
         0.125 +
       views.with.gbSeconds,
-    rowsWritten: changes * ROWS_PER_VISIBLE_CHANGE + refreshes * ROWS_PER_REFRESH + views.with.rows,
+    // A relay's outbox keeps each webhook job until delivered: a row written, then deleted.
+    rowsWritten:
+      changes * ROWS_PER_VISIBLE_CHANGE + refreshes * ROWS_PER_REFRESH + views.with.rows + changes * jobsPerChange * 2,
     // Reads between deadlines come from memory; a change's record is read back once to be sent.
     rowsRead: changes * 2,
     queueOperations: changes * jobsPerChange * 3, // write, read, delete

@@ -6,6 +6,7 @@ import { everyRequest } from "./http/every-request";
 import { JWKS_PATH, validationTokenJwks } from "./notifications/validation-tokens";
 import { boardRoutes, devRoutes } from "./routes/dev";
 import { apiRoutes, canonicalPathOf, registerApiRoutes } from "./routes/index";
+import { operationsRoutes } from "./routes/operations";
 
 /** The execution context, where the runtime gives one (tests may call `fetch` without it). */
 function executionCtxOf(c: Context<AppEnv>): Context<AppEnv>["executionCtx"] | undefined {
@@ -30,6 +31,8 @@ export function buildApp() {
   app.route("/dev", devRoutes);
   // What the presence board needs to know on load (whether dev tokens exist), in every deployment.
   app.route("/board", boardRoutes);
+  // The operator's dead letters (D31), with OPERATOR_TOKEN only. Elsewhere a plain 404.
+  app.route("/ops", operationsRoutes);
   registerApiRoutes(app, routes, "/v1.0");
   registerApiRoutes(app, routes, "/beta");
   app.notFound((c) => errorResponse(c, notFound(`No resource at '${new URL(c.req.url).pathname}'.`)));

@@ -16,6 +16,8 @@ export interface Config {
   audiences: string[];
   /** `POST /dev/token` exists (local development only, and only with an HS256 secret). */
   devTokens: boolean;
+  /** The bearer token of the operator routes (`/ops`); undefined (routes absent) unless set and long enough. */
+  operatorToken: string | undefined;
   /** Origins allowed to call from a browser; `*` stands for one host label or a port. */
   corsOrigins: string[];
   /** D20, per (tenant, app) and 30 s. */
@@ -49,6 +51,8 @@ export interface Config {
 
 /** D20's numbers, the defaults when THROTTLE_* are unset. */
 export const DEFAULT_THROTTLE_LIMITS: ThrottleLimits = Object.freeze({ reads: 1_500, all: 10_000 });
+/** A shorter OPERATOR_TOKEN could be guessed: the operator routes stay off. */
+export const MIN_OPERATOR_TOKEN_LENGTH = 32;
 /** D26's number. */
 export const DEFAULT_SUBSCRIPTIONS_PER_APP = 1000;
 /** Graph gives an endpoint 10 s to echo the validation token (spec 5.3). */
@@ -117,6 +121,7 @@ export function readConfig(env: Env): Config {
       issuers: commaSeparated(env.AUTH_ISSUERS),
       audiences: commaSeparated(env.AUTH_AUDIENCE),
       devTokens: env.DEV_MODE === "true" && Boolean(env.AUTH_HS256_SECRET),
+      operatorToken: (env.OPERATOR_TOKEN?.length ?? 0) >= MIN_OPERATOR_TOKEN_LENGTH ? env.OPERATOR_TOKEN : undefined,
       corsOrigins: commaSeparated(env.CORS_ORIGINS),
       throttle: {
         reads: positiveInteger(env.THROTTLE_READS_PER_30S, DEFAULT_THROTTLE_LIMITS.reads),

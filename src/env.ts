@@ -15,6 +15,8 @@ interface OptionalSettings {
   AUTH_HS256_SECRET?: string;
   /** "true" in local development only (.dev.vars, never wrangler.toml): enables `POST /dev/token`. */
   DEV_MODE?: string;
+  /** Secret: the bearer token of the operator routes (`/ops`, dead letters); unset, they do not exist. */
+  OPERATOR_TOKEN?: string;
   /** The private RSA JWK (JSON) that signs validationTokens; its public half is served at /.well-known/jwks.json. */
   NOTIFICATION_SIGNING_KEY?: string;
   /** The `iss` of validationTokens. */

@@ -16,8 +16,10 @@ export class WebhookReceiver {
   readonly received: Received[] = [];
   readonly handshakes: URL[] = [];
   handshake: Behaviour = "echo";
-  /** What the next notification POSTs get, one entry each; then "ok". */
+  /** What the next notification POSTs get, one entry each; then `otherwise`. */
   readonly script: Behaviour[] = [];
+  /** What notification POSTs get once the script has run out ("fail": a receiver that is down). */
+  otherwise: Behaviour = "ok";
   private readonly realFetch = globalThis.fetch;
 
   install() {
@@ -29,7 +31,7 @@ export class WebhookReceiver {
     const url = new URL(request.url);
     if (url.hostname !== "receiver.test" && url.hostname !== "lifecycle.test") return this.realFetch(request);
     const token = url.searchParams.get("validationToken");
-    const behaviour = token !== null ? this.handshake : (this.script.shift() ?? "ok");
+    const behaviour = token !== null ? this.handshake : (this.script.shift() ?? this.otherwise);
     if (behaviour === "unreachable") throw new TypeError("Network connection lost.");
     if (behaviour === "slow") {
       // Answers only when the caller gives up.

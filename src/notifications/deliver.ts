@@ -2,8 +2,10 @@ import { readConfig } from "../config";
 import { graphDateTimeOffset, type SubscriptionRecord } from "../domain/subscriptions";
 import type { Env } from "../env";
 import { appObjectName } from "../objects/names";
+import type { Settlement } from "../objects/notification-outbox";
 import { logError } from "../shared/log";
 import { parseEncryptionCertificate } from "./certificate";
+import { type DeadLetterFor, deadLetters, keepDeadLetters } from "./dead-letters";
 import { encryptResourceData } from "./encrypt-resource-data";
 import { type ChangeJob, currentJob, enqueueJobs, type NotificationJob, type SubscriberItem } from "./jobs";
 import { postToReceiver } from "./outbound";
@@ -11,7 +13,7 @@ import { signValidationToken } from "./validation-tokens";
 
 /** Spec 5.5: a 2xx within 3 s is a delivery (DELIVERY_TIMEOUT_MS); retries are given 10 s. */
 const RETRY_TIMEOUT_MS = 10_000;
-/** After 4 hours of failed tries a notification is dropped (spec 5.5). */
+/** After 4 hours of failed tries a notification is given up (spec 5.5) and kept as a dead letter (D31). */
 export const GIVE_UP_AFTER_MS = 4 * 60 * 60_000;
 
 /** Retries: first within about 5 s, doubling, at most 10 minutes apart (spec 5.5). */
@@ -22,7 +24,7 @@ export function retryDelaySeconds(attempts: number): number {
 type Item = Record<string, unknown>;
 
 /** One notification a job asks for: a change for one subscription, or a lifecycle event. */
-interface Entry {
+export interface Entry {
   message: Message<NotificationJob>;
   subscriptionId: string;
   registry: string;
@@ -95,21 +97,28 @@ interface Pending {
 /**
  * The queue consumer: turns jobs into Graph notification POSTs, one per target URL (several
  * notifications may share one POST, as in Graph). A 2xx in time acknowledges them; anything
- * else retries them with exponential backoff until four hours have passed, then drops them
- * with a log line. A job covers several subscriptions; when only some of their URLs fail, the
- * job is acknowledged and sent again for those alone, so a delivered one is not repeated.
+ * else retries them with exponential backoff until four hours have passed, then they go to the
+ * dead-letter store (D31), as do notifications whose subscription ended while they were retried.
+ * A job covers several subscriptions; when only some of their URLs fail, only those are tried
+ * again, so a delivered one is not repeated. A job kept in a relay's outbox is settled there (the
+ * relay queues its retry); other jobs are retried by the queue.
  */
 export async function deliverNotifications(batch: MessageBatch<NotificationJob>, env: Env): Promise<void> {
   const now = Date.now();
   const entries = batch.messages.flatMap(entriesOf);
   const subscriptions = await lookUpSubscriptions(entries, env);
   const byUrl = new Map<string, Pending>();
+  // Entries whose subscription ended after a failed try: nobody will take them now (D31).
+  const ended = new Map<Message<NotificationJob>, Entry[]>();
   for (const entry of entries) {
     const job = currentJob(entry.message.body);
     const s = subscriptions.get(entry.subscriptionId);
     const url = job.kind === "change" ? s?.notificationUrl : s?.lifecycleNotificationUrl;
     // Deleted or expired meanwhile: nothing more is sent for it (D16).
-    if (!s || !url || s.expiresAt <= now) continue;
+    if (!s || !url || s.expiresAt <= now) {
+      if (attemptsOf(entry.message) > 1) ended.set(entry.message, [...(ended.get(entry.message) ?? []), entry]);
+      continue;
+    }
     let pending = byUrl.get(url);
     if (!pending) {
       pending = { entries: [], items: [], tokenFor: new Map() };
@@ -138,43 +147,105 @@ export async function deliverNotifications(batch: MessageBatch<NotificationJob>,
       }
     }),
   );
-  await Promise.all(batch.messages.map((message) => settleMessage(message, failed.get(message), env, now)));
+  const outcomes = batch.messages.map((message) => outcomeOf(message, failed.get(message), ended.get(message), now));
+  const unkept = await keepDeadLetters(
+    outcomes.flatMap((o) => o.letters),
+    env,
+  );
+  await settle(
+    outcomes.map((o) =>
+      // A letter the store could not take: the whole message is tried again, to be given up again.
+      o.letters.some((l) => unkept.has(l)) ? { ...o, again: againWhole(o.message), part: false } : o,
+    ),
+    env,
+  );
 }
 
-/** Acknowledges, retries, re-sends for the failed part, or drops one message after its POSTs. */
-async function settleMessage(
+/** What becomes of one message after its POSTs: letters to keep, and what to try again, if anything. */
+interface Outcome {
+  message: Message<NotificationJob>;
+  letters: DeadLetterFor[];
+  /** The job to try again (the whole job, or only the subscriptions that failed), and when. */
+  again?: NotificationJob;
+  part: boolean;
+  delaySeconds: number;
+}
+
+function outcomeOf(
   message: Message<NotificationJob>,
   failure: { entries: Entry[]; status: string } | undefined,
-  env: Env,
+  ended: Entry[] | undefined,
   now: number,
-): Promise<void> {
-  if (!failure) {
-    message.ack();
-    return;
-  }
-  const { entries: failed, status: lastStatus } = failure;
+): Outcome {
   const job = currentJob(message.body);
-  if (now - job.firstAttemptAt >= GIVE_UP_AFTER_MS) {
-    logError({ object: "queue consumer" }, "notification dropped", undefined, {
-      reason: "undelivered for 4 hours",
-      subscriptionIds: failed.map((e) => e.subscriptionId),
-      lastStatus,
-    });
-    message.ack();
-    return;
-  }
   const attempts = attemptsOf(message);
   const delaySeconds = retryDelaySeconds(attempts);
-  if (job.kind === "lifecycle" || failed.length === job.items.length) {
-    message.retry({ delaySeconds });
-    return;
+  const letters = ended ? deadLetters(job, ended, "subscription ended before delivery", job.lastStatus, attempts) : [];
+  if (!failure) return { message, letters, part: false, delaySeconds };
+  const { entries: failedEntries, status: lastStatus } = failure;
+  if (now - job.firstAttemptAt >= GIVE_UP_AFTER_MS) {
+    letters.push(...deadLetters(job, failedEntries, "undelivered for 4 hours", lastStatus, attempts));
+    return { message, letters, part: false, delaySeconds };
+  }
+  if (job.kind === "lifecycle" || (failedEntries.length === job.items.length && !ended)) {
+    return { message, letters, again: { ...job, priorAttempts: attempts, lastStatus }, part: false, delaySeconds };
   }
   // Only the subscriptions that failed are tried again; the others have their notification.
   const again: ChangeJob = {
     ...job,
-    items: failed.flatMap((e) => (e.subscriber ? [e.subscriber] : [])),
+    items: failedEntries.flatMap((e) => (e.subscriber ? [e.subscriber] : [])),
     priorAttempts: attempts,
+    lastStatus,
   };
+  return { message, letters, again, part: true, delaySeconds };
+}
+
+const againWhole = (message: Message<NotificationJob>): NotificationJob => ({
+  ...currentJob(message.body),
+  priorAttempts: attemptsOf(message),
+});
+
+/**
+ * Acknowledges each message, after telling its relay's outbox what became of its job (the relay
+ * queues the retry), or, for a job no outbox keeps, retries it on the queue (the whole job) or
+ * queues its failed part anew.
+ */
+async function settle(outcomes: readonly Outcome[], env: Env): Promise<void> {
+  const byOutbox = new Map<string, { outcomes: Outcome[]; settlements: Settlement[] }>();
+  for (const o of outcomes) {
+    const ref = o.message.body.outbox;
+    if (!ref) continue;
+    let owed = byOutbox.get(ref.object);
+    if (!owed) {
+      owed = { outcomes: [], settlements: [] };
+      byOutbox.set(ref.object, owed);
+    }
+    owed.outcomes.push(o);
+    owed.settlements.push(o.again ? { id: ref.id, again: o.again, delaySeconds: o.delaySeconds } : { id: ref.id });
+  }
+  await Promise.all([
+    ...[...byOutbox].map(async ([object, owed]) => {
+      try {
+        await env.FANOUT_RELAY.get(env.FANOUT_RELAY.idFromString(object)).settleJobs(owed.settlements);
+      } catch (error) {
+        // Acknowledged all the same: the relay queues what it was not told about when its lease runs out.
+        logError({ object: "queue consumer" }, "outbox settle", error, { jobs: owed.settlements.length });
+      }
+      for (const o of owed.outcomes) o.message.ack();
+    }),
+    ...outcomes.filter((o) => !o.message.body.outbox).map((o) => settleOnQueue(o, env)),
+  ]);
+}
+
+async function settleOnQueue({ message, again, part, delaySeconds }: Outcome, env: Env): Promise<void> {
+  if (!again) {
+    message.ack();
+    return;
+  }
+  if (!part) {
+    message.retry({ delaySeconds });
+    return;
+  }
   try {
     await enqueueJobs(env.NOTIFICATIONS, [again], delaySeconds);
     message.ack();

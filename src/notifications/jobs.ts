@@ -9,11 +9,22 @@ export interface SubscriberItem {
 }
 
 /**
+ * Where a job is kept until it is delivered or dead-lettered: the id of the Durable Object whose
+ * outbox holds it (a user's relay, objects/notification-outbox.ts) and its id there. The consumer
+ * reports each such job's outcome to that object; the queue message only wakes the consumer.
+ */
+export interface OutboxRef {
+  object: string;
+  id: string;
+}
+
+/**
  * What goes on the notifications queue: one change of one user for up to
  * SUBSCRIBERS_PER_JOB of its subscriptions, or one lifecycle event. The payload Graph
  * receivers get is built from it at delivery time, with each subscription as it is then
  * (deleted or expired subscriptions send nothing). `priorAttempts` counts the tries before
- * the queue's own count began (a job re-sent for the subscriptions that failed).
+ * the queue's own count began (a job re-sent for the subscriptions that failed); `outbox`,
+ * where the job is kept (absent for lifecycle jobs and jobs of older versions).
  */
 export type NotificationJob =
   | {
@@ -26,6 +37,9 @@ export type NotificationJob =
       items: SubscriberItem[];
       firstAttemptAt: number;
       priorAttempts?: number;
+      /** What the receiver answered last time (for the dead-letter store). */
+      lastStatus?: string;
+      outbox?: OutboxRef;
     }
   | {
       kind: "lifecycle";
@@ -35,6 +49,8 @@ export type NotificationJob =
       lifecycleEvent: "reauthorizationRequired";
       firstAttemptAt: number;
       priorAttempts?: number;
+      lastStatus?: string;
+      outbox?: OutboxRef;
     };
 
 export type ChangeJob = Extract<NotificationJob, { kind: "change" }>;

@@ -2,10 +2,11 @@ import { DurableObject } from "cloudflare:workers";
 import { type ChangeRecord, watchDelivery } from "../domain/fanout";
 import type { Audience } from "../domain/model";
 import type { Env } from "../env";
-import { changeJobs, enqueueJobs, type SubscriberItem } from "../notifications/jobs";
+import { changeJobs, type NotificationJob, type SubscriberItem } from "../notifications/jobs";
 import { logError, objectSource } from "../shared/log";
 import { hasTable } from "../shared/sqlite";
 import { presenceHubStub, readViewStub } from "./names";
+import { NotificationOutbox, type Settlement } from "./notification-outbox";
 
 /** A hub or read view that fails this many deliveries in a row is taken for gone. */
 const FAILURES_BEFORE_DROP = 3;
@@ -24,7 +25,8 @@ const TARGET_TABLES: Record<TargetKind, { table: string; column: string }> = {
  * to the queue and passes the changes to its hubs and views, in parallel with the other shards.
  * What it holds is bounded by the number of hubs in a tenant's pool, the regions' views of the
  * user and the subscription quotas, divided by the number of shards; it keeps no storage once it
- * holds nobody (D29).
+ * holds nobody and owes no notification (D29). Its webhook jobs stay in its outbox until the
+ * consumer reports them delivered or dead-lettered (objects/notification-outbox.ts).
  */
 export class FanoutRelay extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -42,10 +44,29 @@ export class FanoutRelay extends DurableObject<Env> {
   private readonly sentTo = new Map<string, string>();
   /** The newest change whose webhook jobs are on the queue, so a batch sent again is not queued twice. */
   private queuedThrough = "";
+  private readonly outbox: NotificationOutbox;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.outbox = new NotificationOutbox(ctx, env, objectSource("FanoutRelay", ctx));
+  }
+
+  /** The consumer's word on this relay's jobs (delivered, dead-lettered, or to try again). */
+  async settleJobs(settlements: Settlement[]): Promise<void> {
+    await this.outbox.settle(settlements);
+    await this.forgetIfEmpty();
+  }
+
+  /** Jobs sent again from the dead-letter store (an operator's replay): kept and sent like new ones. */
+  async adoptJobs(jobs: { id: string; job: NotificationJob }[]): Promise<void> {
+    await this.outbox.add(jobs);
+  }
+
+  /** Queues the jobs that are due: retries, and jobs the consumer never reported on. */
+  override async alarm(): Promise<void> {
+    await this.outbox.alarm();
+    await this.forgetIfEmpty();
   }
 
   addWatcher(hub: string): Promise<{ size: number }> {
@@ -142,16 +163,23 @@ export class FanoutRelay extends DurableObject<Env> {
     return { size: await this.forgetIfEmpty(), droppedViews };
   }
 
-  /** Queues the webhook jobs of the changes not queued before, and remembers the last one queued. */
+  /**
+   * Puts the webhook jobs of the changes not queued before in the outbox (which queues them), and
+   * remembers the last one. Once they are stored the relay owes them, whatever the queue does.
+   */
   private async queueJobs(tenantId: string, userId: string, changes: ChangeRecord[]): Promise<void> {
     const last = changes.at(-1) as ChangeRecord;
     const subscribers = [...this.subscriberMap().values()];
     const unqueued = changes.filter((c) => c.sequenceNumber > this.queuedThrough);
     if (subscribers.length > 0 && unqueued.length > 0) {
       const now = Date.now();
-      await enqueueJobs(
-        this.env.NOTIFICATIONS,
-        unqueued.flatMap((change) => changeJobs(tenantId, userId, change, subscribers, now)),
+      await this.outbox.add(
+        unqueued.flatMap((change) =>
+          changeJobs(tenantId, userId, change, subscribers, now).map((job, i) => ({
+            id: `${change.sequenceNumber}:${i}`,
+            job,
+          })),
+        ),
       );
     }
     if (last.sequenceNumber > this.queuedThrough) this.queuedThrough = last.sequenceNumber;
@@ -214,13 +242,14 @@ export class FanoutRelay extends DurableObject<Env> {
     return hub.size + view.size + this.subscriberMap().size;
   }
 
-  /** D29: a relay that holds nobody keeps no storage. Returns the size. */
+  /** D29: a relay that holds nobody and owes no notification keeps no storage. Returns the size. */
   private async forgetIfEmpty(): Promise<number> {
     const size = this.size();
-    if (size === 0 && this.exists()) {
+    if (size === 0 && this.outbox.isEmpty() && (this.exists() || hasTable(this.sql, "outbox"))) {
       await this.ctx.storage.deleteAll();
       this.targets = null;
       this.subscribers = null;
+      this.outbox.forget();
     }
     return size;
   }

@@ -363,14 +363,15 @@ describe("the queue consumer", () => {
     expect(receiver.items()).toHaveLength(1);
   });
 
-  it("drops a notification undelivered for 4 hours, with a log line", async () => {
+  it("gives up a notification undelivered for 4 hours: a dead letter, with a log line (D31)", async () => {
     const job = await jobFor();
     receiver.script.push("fail");
     const log = vi.spyOn(console, "error").mockImplementation(() => {});
     const result = await consume({ ...job, firstAttemptAt: Date.now() - 4 * 60 * MIN }, 30);
     expect(result.explicitAcks).toEqual(["m1"]);
     expect(result.retryDelays).toEqual([]);
-    expect(log.mock.calls.some(([line]) => String(line).includes("notification dropped"))).toBe(true);
+    expect(log.mock.calls.some(([line]) => String(line).includes("notification dead-lettered"))).toBe(true);
+    // test/api/dead-letters.test.ts follows the letter to the operator and back to the receiver.
   });
 
   it("sends nothing for a deleted subscription", async () => {

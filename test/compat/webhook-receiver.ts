@@ -6,8 +6,18 @@ import type { AddressInfo } from "node:net";
  * echo `validationToken` as text/plain, otherwise acknowledge notifications
  * with 202 and keep them.
  */
-export async function startWebhookReceiver() {
-  const notifications: { body: { value: Record<string, unknown>[] }; receivedAt: number }[] = [];
+export async function startWebhookReceiver(
+  /**
+   * The status a notification POST gets (a receiver that is down answers 500), or "hold": no
+   * answer at all (a delivery still in flight); 202 by default.
+   */
+  answer: (body: { value: Record<string, unknown>[] }) => number | "hold" = () => 202,
+) {
+  const notifications: {
+    body: { value: Record<string, unknown>[] };
+    receivedAt: number;
+    status: number | "hold";
+  }[] = [];
   const waiters: (() => void)[] = [];
   const readBody = (request: IncomingMessage) =>
     new Promise<string>((resolve) => {
@@ -25,8 +35,10 @@ export async function startWebhookReceiver() {
       response.writeHead(200, { "content-type": "text/plain" }).end(token);
       return;
     }
-    notifications.push({ body: JSON.parse(text), receivedAt: performance.now() });
-    response.writeHead(202).end();
+    const body = JSON.parse(text);
+    const status = answer(body);
+    notifications.push({ body, receivedAt: performance.now(), status });
+    if (status !== "hold") response.writeHead(status).end();
     for (const wake of waiters.splice(0)) wake();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -39,6 +51,10 @@ export async function startWebhookReceiver() {
       while (notifications.length < count) await new Promise<void>((resolve) => waiters.push(resolve));
       return notifications;
     },
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
