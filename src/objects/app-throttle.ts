@@ -15,11 +15,15 @@ export class AppThrottle extends DurableObject<Env> {
 
   /**
    * Grants up to `want` requests of `kind` (at least one), or none with when
-   * to retry, in epoch milliseconds.
+   * to retry, in epoch milliseconds, and which budget refused.
    */
-  lease(kind: RequestKind, limits: ThrottleLimits, want: number): { granted: number; retryAt: number | null } {
+  lease(
+    kind: RequestKind,
+    limits: ThrottleLimits,
+    want: number,
+  ): { granted: number; retryAt: number | null; refusedBy?: keyof ThrottleLimits } {
     const result = admitUpTo(this.state, kind, limits, Date.now(), want);
     this.state = result.state;
-    return { granted: result.granted, retryAt: result.retryAt };
+    return { granted: result.granted, retryAt: result.retryAt, refusedBy: result.refusedBy };
   }
 }
