@@ -59,9 +59,16 @@ interface OptionalSettings {
 }
 
 /** The Worker's bindings. */
-export interface Env extends Omit<GeneratedEnv, keyof OptionalSettings | "NOTIFICATIONS">, OptionalSettings {
+export interface Env
+  extends Omit<GeneratedEnv, keyof OptionalSettings | "NOTIFICATIONS" | "METRICS">,
+    OptionalSettings {
   /** Webhook deliveries, retried with backoff. (Generated as `Queue`: wrangler.toml cannot name the message type.) */
   NOTIFICATIONS: Queue<NotificationJob>;
+  /**
+   * D31 metrics (src/observability/metrics.ts). Optional: a deployment without the binding (or a
+   * Worker built before it) serves every request the same, without metrics.
+   */
+  METRICS?: AnalyticsEngineDataset;
 }
 
 type SettingsNotInWranglerToml = Omit<OptionalSettings, keyof GeneratedEnv>;

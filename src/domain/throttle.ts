@@ -52,9 +52,10 @@ export function admit(
 /**
  * Takes `want` tokens from every bucket the request counts against when each
  * holds that many, else just one, or none at all with the instant one will fit
- * (`retryAt`). A Worker takes several at once when its app sends fast, and
- * spends them without asking again (see src/http/throttle.ts); near the limit
- * everyone takes one at a time, so no grant sits on the last tokens.
+ * (`retryAt`) and the budget that refused (`refusedBy`: of two empty buckets,
+ * the one that refills last). A Worker takes several at once when its app sends
+ * fast, and spends them without asking again (see src/http/throttle.ts); near
+ * the limit everyone takes one at a time, so no grant sits on the last tokens.
  * `returned` tokens of an earlier grant of the same kind went unspent: they go
  * back first (never above the limit), as if never taken.
  */
@@ -65,9 +66,10 @@ export function admitUpTo(
   now: number,
   want: number,
   returned = 0,
-): { state: ThrottleState; granted: number; retryAt: number | null } {
+): { state: ThrottleState; granted: number; retryAt: number | null; refusedBy?: keyof ThrottleLimits } {
   const next: ThrottleState = { ...state };
   let retryAt: number | null = null;
+  let refusedBy: keyof ThrottleLimits | undefined;
   let plenty = true;
   const refund = Math.max(0, Math.floor(returned));
   for (const name of BUCKETS_OF[kind]) {
@@ -77,10 +79,13 @@ export function admitUpTo(
     plenty &&= bucket.tokens >= want;
     if (bucket.tokens < 1) {
       const wait = Math.ceil(((1 - bucket.tokens) * THROTTLE_WINDOW_MS) / limits[name]);
-      retryAt = Math.max(retryAt ?? 0, now + wait);
+      if (retryAt === null || now + wait > retryAt) {
+        retryAt = now + wait;
+        refusedBy = name;
+      }
     }
   }
-  if (retryAt !== null) return { state: next, granted: 0, retryAt };
+  if (retryAt !== null) return { state: next, granted: 0, retryAt, refusedBy };
   const granted = plenty ? Math.max(1, Math.floor(want)) : 1;
   for (const name of BUCKETS_OF[kind]) {
     const bucket = next[name] as Bucket;

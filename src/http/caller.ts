@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { routePath } from "hono/route";
 import type { RequestKind } from "../domain/throttle";
 import { authenticate, type Caller } from "./auth";
 import type { AppEnv } from "./context";
@@ -19,6 +20,6 @@ export async function requireCaller(
 ): Promise<Caller> {
   const caller = await authenticate(authorization, c.env);
   c.set("caller", caller);
-  await throttle(c.env, caller, kind);
+  await throttle(c.env, caller, kind, routePath(c));
   return caller;
 }

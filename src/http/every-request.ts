@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from "hono";
+import { recordRequest } from "../observability/metrics";
 import type { AppEnv } from "./context";
 import { exposeToOrigin, originAllowed, preflightAnswer } from "./cors";
 import { errorResponse } from "./errors";
@@ -12,7 +13,7 @@ import { logRequest } from "./request-log";
  * pipeline", steps 1 to 4), in this order, cheapest refusals first:
  *
  * 1. request ids (every answer carries them, errors included);
- * 2. the request log line, written after the answer, so refusals are logged too;
+ * 2. the request log line and metric (D31), written after the answer, so refusals count too;
  * 3. CORS: a preflight is answered here, before the limits, so their refusals are readable by a page;
  * 4. size limits: URL (414), headers (431), declared body (413).
  *
@@ -37,6 +38,7 @@ export const everyRequest: MiddlewareHandler<AppEnv> = async (c, next) => {
     useGraphJsonContentType(c);
     if (allowed) exposeToOrigin(c, origin);
   }
-  logRequest(c, started);
+  // D31: the same facts as the log line, as a metric (the route pattern only, never a path).
+  recordRequest(c.env, logRequest(c, started));
   stampRequestIds(c);
 };

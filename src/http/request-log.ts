@@ -12,6 +12,17 @@ const WORD = /^\$?[A-Za-z]+(?:\.[A-Za-z]+)*$/;
 /** What a cut segment becomes: not a character a URL's path can hold, so it never reads as one. */
 export const CUT_SEGMENT = "…";
 
+/** What the log line and the request's metric (D31) say about an answered request. */
+export interface RequestSummary {
+  tenant: string | null;
+  app: string | null;
+  method: string;
+  /** The matched route pattern; null for a request answered before routing. */
+  pattern: string | null;
+  status: number;
+  durationMs: number;
+}
+
 /**
  * A path as the log may hold it: segments that are short, a GUID, or a word are kept, and any
  * other (a token pasted into the URL, a key, base64) is cut, so no credential reaches the log.
@@ -44,20 +55,31 @@ export function loggedRoute(c: Context): string {
  * One structured line per request: who (tenant, app), what (route, `loggedRoute`), how it ended
  * (status) and how long it took. Tokens, bodies and message contents are never logged.
  * Written once the answer is there (`started` is when the request came in).
+ * Returns what it logged, for the request's metric.
  */
-export function logRequest(c: Context<AppEnv>, started: number): void {
+export function logRequest(c: Context<AppEnv>, started: number): RequestSummary {
+  const matched = routePath(c);
   const caller = c.get("caller");
+  const summary: RequestSummary = {
+    tenant: caller?.tenantId ?? null,
+    app: caller?.appId ?? null,
+    method: c.req.method,
+    pattern: matched && matched !== "/*" ? matched : null,
+    status: c.res.status,
+    durationMs: Math.round(performance.now() - started),
+  };
   console.log(
     JSON.stringify({
       level: "info",
       message: "request",
       requestId: c.get("requestId"),
-      tenant: caller?.tenantId ?? null,
-      app: caller?.appId ?? null,
-      method: c.req.method,
+      tenant: summary.tenant,
+      app: summary.app,
+      method: summary.method,
       route: loggedRoute(c),
-      status: c.res.status,
-      durationMs: Math.round(performance.now() - started),
+      status: summary.status,
+      durationMs: summary.durationMs,
     }),
   );
+  return summary;
 }

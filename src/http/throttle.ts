@@ -2,6 +2,7 @@ import { readConfig } from "../config";
 import type { RequestKind } from "../domain/throttle";
 import type { Env } from "../env";
 import { appObjectName, appThrottleStub } from "../objects/names";
+import { recordThrottle, type ThrottleBudget } from "../observability/metrics";
 import { logError } from "../shared/log";
 import type { Caller } from "./auth";
 import { GraphError } from "./errors";
@@ -11,21 +12,27 @@ const tooManyRequests = (retryAt: number) =>
     "Retry-After": String(Math.max(1, Math.ceil((retryAt - Date.now()) / 1000))),
   });
 
+/** A refusal: when to retry (epoch ms), and the budget that refused (for the metric, D31). */
+interface Refusal {
+  retryAt: number;
+  budget: ThrottleBudget;
+}
+
 /**
  * Refusals this isolate has seen, by (tenant, app, kind), until their retry
  * time. Buckets only refill with time, so the object would refuse these too:
  * answering them here keeps a flooding app from queueing on its object.
  */
-const refusedUntil = new Map<string, number>();
+const refusedUntil = new Map<string, Refusal>();
 const MAX_REMEMBERED_REFUSALS = 10_000;
 
-function rememberRefusal(key: string, retryAt: number): void {
+function rememberRefusal(key: string, refusal: Refusal): void {
   if (refusedUntil.size >= MAX_REMEMBERED_REFUSALS) {
     const now = Date.now();
-    for (const [k, until] of refusedUntil) if (until <= now) refusedUntil.delete(k);
+    for (const [k, known] of refusedUntil) if (known.retryAt <= now) refusedUntil.delete(k);
     if (refusedUntil.size >= MAX_REMEMBERED_REFUSALS) refusedUntil.clear();
   }
-  refusedUntil.set(key, retryAt);
+  refusedUntil.set(key, refusal);
 }
 
 /**
@@ -97,15 +104,31 @@ function rememberLease(key: string, granted: number, now: number): void {
 /**
  * D20: counts one request of `kind` against the caller's (tenant, app) limits. Returns null
  * when it is admitted, or the instant (epoch ms) from which to retry. Watch sockets count
- * their frames with this too (D27); HTTP routes use `throttle`.
+ * their frames with this too (D27); HTTP routes use `throttle`. `route` (the route pattern, or
+ * WATCH_SOCKET for a frame) is for the refusal's metric (D31).
  */
-export async function admit(env: Env, caller: Caller, kind: RequestKind): Promise<number | null> {
+export async function admit(env: Env, caller: Caller, kind: RequestKind, route: string): Promise<number | null> {
+  const refusal = await decide(env, caller, kind);
+  if (refusal === null) return null;
+  recordThrottle(
+    env,
+    { tenant: caller.tenantId, app: caller.appId },
+    {
+      route,
+      budget: refusal.budget,
+      retryAfterMs: refusal.retryAt - Date.now(),
+    },
+  );
+  return refusal.retryAt;
+}
+
+async function decide(env: Env, caller: Caller, kind: RequestKind): Promise<Refusal | null> {
   const name = appObjectName(caller.tenantId, caller.appId);
   const key = `${name}:${kind}`;
   const now = Date.now();
-  const until = refusedUntil.get(key);
-  if (until !== undefined) {
-    if (now < until) return until;
+  const known = refusedUntil.get(key);
+  if (known !== undefined) {
+    if (now < known.retryAt) return known;
     refusedUntil.delete(key);
   }
   if (takeFromLease(key, now)) return null;
@@ -116,30 +139,31 @@ export async function admit(env: Env, caller: Caller, kind: RequestKind): Promis
     : 1;
   // Computed after `want`, which reads the lapsed grant's rest to size the next one.
   const returned = leader ? takeLapsedRest(key, now) : 0;
-  let retryAt: number | null;
+  let refusal: Refusal | null = null;
   try {
     if (leader) asking.add(key);
     const grant = await appThrottleStub(env, caller.tenantId, caller.appId).lease(kind, limits, want, returned);
-    retryAt = grant.retryAt;
-    if (retryAt === null && leader) rememberLease(key, grant.granted, now);
+    if (grant.retryAt !== null) refusal = { retryAt: grant.retryAt, budget: grant.refusedBy ?? "all" };
+    else if (leader) rememberLease(key, grant.granted, now);
   } catch (error) {
     // An object too busy to answer is being flooded by this very app.
-    if ((error as { overloaded?: unknown }).overloaded === true) return Date.now() + 1000;
+    if ((error as { overloaded?: unknown }).overloaded === true)
+      return { retryAt: Date.now() + 1000, budget: "overloaded" };
     // Otherwise fail open: the throttle protects fairness, and a broken one must not stop every request.
     logError({ object: "throttle", name }, "throttle unavailable", error);
     return null;
   } finally {
     if (leader) asking.delete(key);
   }
-  if (retryAt === null) return null;
+  if (refusal === null) return null;
   // A grant that arrived for another request meanwhile may still hold this one.
   if (takeFromLease(key, Date.now())) return null;
-  rememberRefusal(key, retryAt);
-  return retryAt;
+  rememberRefusal(key, refusal);
+  return refusal;
 }
 
 /** D20: admits the caller's request or throws 429, before any user's Durable Object is touched. */
-export async function throttle(env: Env, caller: Caller, kind: RequestKind): Promise<void> {
-  const retryAt = await admit(env, caller, kind);
+export async function throttle(env: Env, caller: Caller, kind: RequestKind, route: string): Promise<void> {
+  const retryAt = await admit(env, caller, kind, route);
   if (retryAt !== null) throw tooManyRequests(retryAt);
 }

@@ -3,12 +3,13 @@ import { graphDateTimeOffset, type SubscriptionRecord } from "../domain/subscrip
 import type { Env } from "../env";
 import { appObjectName } from "../objects/names";
 import type { Settlement } from "../objects/notification-outbox";
+import { recordDelivery } from "../observability/metrics";
 import { logError } from "../shared/log";
 import { parseEncryptionCertificate } from "./certificate";
 import { type DeadLetterFor, deadLetters, keepDeadLetters } from "./dead-letters";
 import { encryptResourceData } from "./encrypt-resource-data";
 import { type ChangeJob, currentJob, enqueueJobs, type NotificationJob, type SubscriberItem } from "./jobs";
-import { postToReceiver } from "./outbound";
+import { postToReceiver, type ReceiverAnswer } from "./outbound";
 import { signValidationToken } from "./validation-tokens";
 
 /** Spec 5.5: a 2xx within 3 s is a delivery (DELIVERY_TIMEOUT_MS); retries are given 10 s. */
@@ -292,13 +293,35 @@ async function post(url: string, pending: Pending, env: Env): Promise<string | n
       : null;
   }
   // D25: a redirect is not followed; its 3xx is a failure, retried like any other.
+  const started = Date.now();
   const answer = await postToReceiver(url, {
     contentType: "application/json",
     body: JSON.stringify(body),
     timeoutMs: timeout,
   });
+  recordDeliveries(env, url, pending.entries, answer, Date.now() - started);
   if (answer.kind === "answered") {
     return answer.status >= 200 && answer.status < 300 ? null : String(answer.status);
   }
   return answer.kind === "timeout" ? `no answer within ${timeout} ms` : "unreachable";
+}
+
+/** D31: one delivery metric per (tenant, app) whose notifications the POST carried. */
+function recordDeliveries(env: Env, url: string, entries: readonly Entry[], answer: ReceiverAnswer, latencyMs: number) {
+  const groups = new Map<
+    string,
+    { tenant: string; app: string; kind: NotificationJob["kind"]; attempt: number; notifications: number }
+  >();
+  for (const entry of entries) {
+    const job = currentJob(entry.message.body);
+    const app = entry.subscriber?.appId ?? (job.kind === "lifecycle" ? job.appId : "");
+    const key = `${job.tenantId}:${app}:${job.kind}`;
+    const group = groups.get(key) ?? { tenant: job.tenantId, app, kind: job.kind, attempt: 0, notifications: 0 };
+    group.attempt = Math.max(group.attempt, attemptsOf(entry.message));
+    group.notifications++;
+    groups.set(key, group);
+  }
+  for (const { tenant, app, kind, attempt, notifications } of groups.values()) {
+    recordDelivery(env, { tenant, app }, { kind, url, answer, latencyMs, attempt, notifications });
+  }
 }

@@ -15,17 +15,17 @@ export class AppThrottle extends DurableObject<Env> {
 
   /**
    * Grants up to `want` requests of `kind` (at least one), or none with when
-   * to retry, in epoch milliseconds, after taking back the `returned` unspent
-   * ones of the caller's last grant of that kind.
+   * to retry, in epoch milliseconds, and which budget refused, after taking
+   * back the `returned` unspent ones of the caller's last grant of that kind.
    */
   lease(
     kind: RequestKind,
     limits: ThrottleLimits,
     want: number,
     returned = 0,
-  ): { granted: number; retryAt: number | null } {
+  ): { granted: number; retryAt: number | null; refusedBy?: keyof ThrottleLimits } {
     const result = admitUpTo(this.state, kind, limits, Date.now(), want, returned);
     this.state = result.state;
-    return { granted: result.granted, retryAt: result.retryAt };
+    return { granted: result.granted, retryAt: result.retryAt, refusedBy: result.refusedBy };
   }
 }

@@ -128,14 +128,15 @@ export class FanoutRelay extends DurableObject<Env> {
    * an empty shard, and which views it forgot (they no longer hold the user). Throws when the
    * queue, a hub or a view could not take a change: the user's object sends the batch again
    * later, and what was passed on is not repeated (targets drop what they already have; queued
-   * jobs are remembered).
+   * jobs are remembered). For the fan-out's metric (D31) it also answers how many hubs took the
+   * batch, and when the last of them answered (null if none was sent it).
    */
   async deliver(
     tenantId: string,
     userId: string,
     changes: ChangeRecord[],
-  ): Promise<{ size: number; droppedViews: string[] }> {
-    if (changes.length === 0) return { size: this.size(), droppedViews: [] };
+  ): Promise<{ size: number; droppedViews: string[]; hubs: number; hubsAt: number | null }> {
+    if (changes.length === 0) return { size: this.size(), droppedViews: [], hubs: 0, hubsAt: null };
     const last = (changes.at(-1) as ChangeRecord).sequenceNumber;
     const deliveries = this.targetMap().hub.size > 0 ? changes.map((change) => watchDelivery(userId, change)) : [];
     const [queued, toHubs, toViews] = await Promise.allSettled([
@@ -160,7 +161,8 @@ export class FanoutRelay extends DurableObject<Env> {
         throw new Error(`${delivered.value.failures} target(s) did not take the change`);
     }
     const droppedViews = toViews.status === "fulfilled" ? toViews.value.dropped : [];
-    return { size: await this.forgetIfEmpty(), droppedViews };
+    const hubs = toHubs.status === "fulfilled" ? toHubs.value : { reached: 0, at: null };
+    return { size: await this.forgetIfEmpty(), droppedViews, hubs: hubs.reached, hubsAt: hubs.at };
   }
 
   /**
@@ -188,21 +190,26 @@ export class FanoutRelay extends DurableObject<Env> {
   /**
    * Sends each target of `kind` what it lacks (after the sequenceNumber it has), all at once;
    * forgets those that answer they no longer hold the user, and those that failed too often.
-   * Returns how many failed, and the names forgotten.
+   * Returns how many failed, how many took it for the user, when the last answered (null: none
+   * was sent it), and the names forgotten.
    */
   private async deliverTo(
     kind: TargetKind,
     last: string,
     send: (name: string, had: string) => Promise<boolean>,
-  ): Promise<{ failures: number; dropped: string[] }> {
+  ): Promise<{ failures: number; reached: number; at: number | null; dropped: string[] }> {
     const key = (name: string) => `${kind} ${name}`;
     const targets = [...this.targetMap()[kind]].filter(([name]) => (this.sentTo.get(key(name)) ?? "") < last);
     const answers = await Promise.allSettled(targets.map(([name]) => send(name, this.sentTo.get(key(name)) ?? "")));
+    const at = targets.length > 0 ? Date.now() : null;
+    let reached = 0;
     let failures = 0;
     const dropped: string[] = [];
     answers.forEach((answer, i) => {
       const [name, registrations] = targets[i] as [string, number];
       if (answer.status === "fulfilled") {
+        // Reached: it took the change and still holds the user.
+        if (answer.value) reached++;
         this.failures.delete(key(name));
         this.sentTo.set(key(name), last);
         // A target that registered again meanwhile keeps its registration.
@@ -225,7 +232,7 @@ export class FanoutRelay extends DurableObject<Env> {
         failures++;
       }
     });
-    return { failures, dropped };
+    return { failures, reached, at, dropped };
   }
 
   private dropTarget(kind: TargetKind, name: string): void {

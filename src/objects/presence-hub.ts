@@ -8,6 +8,7 @@ import { errorMessage, MAX_WATCHED_USERS, parseClientMessage, type WatchErrorCod
 import type { Env } from "../env";
 import { authenticate, CLOCK_SKEW_SECONDS } from "../http/auth";
 import { admit } from "../http/throttle";
+import { WATCH_SOCKET } from "../observability/metrics";
 import { logError, objectSource } from "../shared/log";
 import { mapWithConcurrency } from "../shared/map-with-concurrency";
 import { hasTable } from "../shared/sqlite";
@@ -198,7 +199,8 @@ export class PresenceHub extends DurableObject<Env> {
     }
     const message = parseClientMessage(raw);
     // D27: every frame counts against the application's budget (D20), a subscribe as one read.
-    const retryAt = await admit(this.env, caller, "type" in message && message.type === "subscribe" ? "read" : "other");
+    const kind = "type" in message && message.type === "subscribe" ? "read" : "other";
+    const retryAt = await admit(this.env, caller, kind, WATCH_SOCKET);
     if (retryAt !== null) {
       const retryAfterSeconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
       sendOrDrop(

@@ -1,6 +1,7 @@
 import { CHANGES_PER_CALL, type ChangeRecord, shardOf } from "../domain/fanout";
 import type { Audience } from "../domain/model";
 import type { Env } from "../env";
+import { recordFanout } from "../observability/metrics";
 import { logError } from "../shared/log";
 import { fanoutRelayStub } from "./names";
 import type { PresenceStore } from "./presence-store";
@@ -127,6 +128,7 @@ export class UserFanout {
    * Hands the recorded changes to every relay that holds anyone, oldest first, a batch at a
    * time, all relays in parallel; a change is deleted once every relay has it. A relay that
    * fails keeps the changes here for the owner's alarm to send again (relays drop repeats).
+   * Each batch is one fan-out metric (D31): relays called, hubs reached, and the lag.
    */
   flush(): Promise<void> {
     // Assigned before the loop can finish: `finally` runs a turn later even when nothing was
@@ -146,17 +148,33 @@ export class UserFanout {
         const answers = await Promise.allSettled(
           shards.map((shard) => this.relay(shard).deliver(tenantId, userId, batch)),
         );
-        let failed = false;
+        let failed = 0;
+        let hubs = 0;
+        let lastHubAt: number | null = null;
         for (const [i, answer] of answers.entries()) {
           if (answer.status === "rejected") {
-            failed = true;
+            failed++;
             logError(source, "relay delivery", answer.reason, { shard: shards[i] });
           } else {
+            // A relay of the previous version (mid-deploy) answers without these.
+            const { hubs: reached = 0, hubsAt = null } = answer.value;
+            hubs += reached;
+            if (hubsAt !== null && (lastHubAt === null || hubsAt > lastHubAt)) lastHubAt = hubsAt;
             this.forgetViews(answer.value.droppedViews ?? []);
             if (answer.value.size === 0) await this.shardEmptied(shards[i] as number);
           }
         }
-        if (failed) return await this.owner.retryLater();
+        if (shards.length > 0) {
+          recordFanout(this.env, tenantId, {
+            outcome: failed > 0 ? "retry" : "complete",
+            lagMs: (lastHubAt ?? Date.now()) - (batch[0] as ChangeRecord).changedAt,
+            relays: shards.length,
+            hubs,
+            changes: batch.length,
+            relaysFailed: failed,
+          });
+        }
+        if (failed > 0) return await this.owner.retryLater();
         this.sql.exec("DELETE FROM changes WHERE sequence <= ?", (batch.at(-1) as ChangeRecord).sequenceNumber);
       }
       await this.owner.delivered();

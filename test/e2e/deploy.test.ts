@@ -67,6 +67,24 @@ describe("a deploy", () => {
   });
 });
 
+describe("operating it (D31)", () => {
+  it("binds the metrics dataset, so the build carries it", () => {
+    expect(output).toMatch(/env\.METRICS \(presence_metrics\)\s+Analytics Engine Dataset/);
+  });
+
+  it("switches Workers Logs on, with the sampling rate as a documented setting", async () => {
+    const { observability } = unstable_readConfig({ config: "wrangler.toml" });
+    expect(observability?.enabled).toBe(true);
+    const rate = observability?.head_sampling_rate;
+    expect(typeof rate).toBe("number");
+    expect(rate).toBeGreaterThan(0);
+    expect(rate).toBeLessThanOrEqual(1);
+    const logs = (await readFile("docs/configuration.md", "utf8")).split("\n## Logs")[1]?.split("\n## ")[0] ?? "";
+    expect(logs).toContain("`head_sampling_rate`");
+    expect(logs).toContain("`[observability]`");
+  });
+});
+
 describe("wrangler.toml", () => {
   it("still parses with every optional setting uncommented, as its comments say to", async () => {
     const original = await readFile("wrangler.toml", "utf8");
