@@ -112,7 +112,12 @@ describe("throttling per (tenant, app) (D20)", () => {
     freezeClockAt(t0);
     // A hundredth of 300 reads: grants of up to 3.
     const LARGE: Partial<Env> = { THROTTLE_READS_PER_30S: "300", THROTTLE_ALL_PER_30S: "1000" };
-    const t = await token({ tenant: crypto.randomUUID(), app: crypto.randomUUID(), user: newUserId(), scopes: "Presence.Read" });
+    const t = await token({
+      tenant: crypto.randomUUID(),
+      app: crypto.randomUUID(),
+      user: newUserId(),
+      scopes: "Presence.Read",
+    });
     const read = async () => expect((await callWith(LARGE, "/v1.0/me/presence", { token: t })).status).toBe(200);
     // Four reads in a burst: grants of 1, 2 and 3, of which the last has 2 left unspent.
     for (let i = 0; i < 4; i++) await read();
