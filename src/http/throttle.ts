@@ -41,8 +41,8 @@ function rememberRefusal(key: string, refusal: Refusal): void {
  * each time (exact, as before); one that sends fast asks for what it sent in
  * its last lease period, growing at most twice as many per grant, up to a
  * hundredth of its limit, so a busy app costs its object one call per grant
- * (at most one per LEASE_MS at a steady pace) instead of one per request.
- * A grant unspent after LEASE_MS lapses, and its rest goes back to the object
+ * (at most one per GRANT_LEASE_MS at a steady pace) instead of one per request.
+ * A grant unspent after GRANT_LEASE_MS lapses, and its rest goes back to the object
  * with this isolate's next call, as if never taken: the only slack this adds
  * is that, until then, those tokens are not anyone else's.
  */
@@ -59,7 +59,7 @@ const asking = new Set<string>();
 // its limit) before it lapses: a call to the app's object is a Durable Object round trip, and
 // after the read views (D30) the only one a warm read makes. Short enough that a grant taken in
 // one burst is not spent long after the bucket has refilled.
-const LEASE_MS = 4_000;
+export const GRANT_LEASE_MS = 4_000;
 const MAX_REMEMBERED_LEASES = 10_000;
 
 function takeFromLease(key: string, now: number): boolean {
@@ -83,7 +83,7 @@ function nextWant(key: string, now: number, cap: number): number {
   const spent = lease.granted - lease.remaining;
   // Only a lapsed grant has some left here: one in time would have been spent from.
   if (lease.remaining > 0) return Math.max(1, Math.min(cap, spent));
-  const perLease = Math.ceil((spent * LEASE_MS) / Math.max(1, now - lease.grantedAt));
+  const perLease = Math.ceil((spent * GRANT_LEASE_MS) / Math.max(1, now - lease.grantedAt));
   return Math.max(1, Math.min(cap, 2 * spent, perLease));
 }
 
@@ -98,7 +98,7 @@ function takeLapsedRest(key: string, now: number): number {
 
 function rememberLease(key: string, granted: number, now: number): void {
   if (leases.size >= MAX_REMEMBERED_LEASES) leases.clear();
-  leases.set(key, { granted, remaining: granted - 1, grantedAt: now, expiresAt: now + LEASE_MS });
+  leases.set(key, { granted, remaining: granted - 1, grantedAt: now, expiresAt: now + GRANT_LEASE_MS });
 }
 
 /**

@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { GRANT_LEASE_MS } from "../../src/http/throttle";
 import type { AppThrottle } from "../../src/objects/app-throttle";
 import { appToken, call, freezeClockAt, hubWatches, newUserId, TENANT, token, userToken } from "../helpers";
 import { openWatch, settleEvents, type TestSocket } from "../sockets";
@@ -140,8 +141,8 @@ describe("frames count against the application's budget (D27, D20)", () => {
       for (const bucket of buckets) state[bucket] = { tokens: -100_000, updatedAt: Date.now() };
       (instance as unknown as { state: unknown }).state = state;
     });
-    // Admissions this isolate was granted ahead lapse after a second (http/throttle.ts).
-    await settleEvents(1_100);
+    // Admissions this isolate was granted ahead lapse after their lease (http/throttle.ts).
+    await settleEvents(GRANT_LEASE_MS + 100);
   }
 
   it("a subscribe counts as a read: over the read limit it is refused, an unsubscribe still passes", async () => {
