@@ -47,8 +47,13 @@ export function loggablePath(path: string): string {
  * the query string, cut by `loggablePath`.
  */
 export function loggedRoute(c: Context): string {
+  return matchedPattern(c) ?? loggablePath(c.req.path);
+}
+
+/** The route pattern the request matched; null for one answered before routing (only `/*` matched). */
+function matchedPattern(c: Context): string | null {
   const pattern = routePath(c);
-  return pattern && pattern !== "/*" ? pattern : loggablePath(c.req.path);
+  return pattern && pattern !== "/*" ? pattern : null;
 }
 
 /**
@@ -58,13 +63,12 @@ export function loggedRoute(c: Context): string {
  * Returns what it logged, for the request's metric.
  */
 export function logRequest(c: Context<AppEnv>, started: number): RequestSummary {
-  const matched = routePath(c);
   const caller = c.get("caller");
   const summary: RequestSummary = {
     tenant: caller?.tenantId ?? null,
     app: caller?.appId ?? null,
     method: c.req.method,
-    pattern: matched && matched !== "/*" ? matched : null,
+    pattern: matchedPattern(c),
     status: c.res.status,
     durationMs: Math.round(performance.now() - started),
   };
@@ -76,7 +80,7 @@ export function logRequest(c: Context<AppEnv>, started: number): RequestSummary 
       tenant: summary.tenant,
       app: summary.app,
       method: summary.method,
-      route: loggedRoute(c),
+      route: summary.pattern ?? loggablePath(c.req.path),
       status: summary.status,
       durationMs: summary.durationMs,
     }),
