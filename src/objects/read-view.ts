@@ -120,6 +120,15 @@ export class ReadView extends DurableObject<Env> {
     else this.entries.set(userId, heard(entry, snapshot, snapshot.changedAt ?? 0, Date.now()));
   }
 
+  /**
+   * The writer's Worker could not hand this view its change (read-your-writes): the user is let
+   * go here, so the copy from before the write never answers the writer; its next read here asks
+   * the user's object (registering this view again, if the relays forgot it meanwhile).
+   */
+  async forget(userId: string): Promise<void> {
+    this.entries.delete(userId);
+  }
+
   // --- letting go -----------------------------------------------------------------------
 
   /** Lets go of the users nobody read for READ_VIEW_IDLE_MS: their relays stop sending here. */

@@ -84,9 +84,25 @@ export async function handOnWrite(c: Ctx, caller: Caller, userId: string, receip
   if (!receipt) return;
   const view = viewsOfRegion(c, caller.tenantId).viewOf(userId);
   if (!receipt.created && !receipt.views.includes(view)) return;
+  const stub = readViewStub(c.env, view);
+  const accept = () => stub.accept(userId, receipt.snapshot);
+  // A view that missed the change would answer the writer its older copy until the relays reach
+  // it or its lease ends. A second try gets past a passing overload and keeps the view warm;
+  // failing that, the view lets the user go, a call that carries nothing of the change to refuse,
+  // so the writer's next read goes to the user's object. Should even that fail, the view is
+  // unreachable and the lease bounds what it may answer.
+  if (await succeeds(accept, "read view accept", view)) return;
+  if (await succeeds(accept, "read view accept", view)) return;
+  await succeeds(() => stub.forget(userId), "read view forget", view);
+}
+
+/** Whether `call` succeeded; a failure is logged, never thrown (a view's trouble is nobody's error). */
+async function succeeds(call: () => Promise<void>, what: string, view: string): Promise<boolean> {
   try {
-    await readViewStub(c.env, view).accept(userId, receipt.snapshot);
+    await call();
+    return true;
   } catch (error) {
-    logError(SOURCE, "read view accept", error, { view });
+    logError(SOURCE, what, error, { view });
+    return false;
   }
 }

@@ -105,6 +105,45 @@ describe("read views (D30)", () => {
     await eventually(async () => statusOf(await read(user, "na")) === "after");
   });
 
+  it("read-your-writes when handing the write to the view fails once: the hand-over is tried again", async () => {
+    const user = newUserId();
+    await setStatus(user, "before", "eu");
+    expect(statusOf(await read(user, "eu"))).toBe("before");
+    await relaysHold(user, [viewName(user, "eu")]);
+    const { held, release } = gate();
+    interceptRelays(user, () => held);
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const accept = vi
+      .spyOn(ReadView.prototype, "accept")
+      .mockRejectedValueOnce(new Error("EXPECTED, caused by the test: view overloaded"));
+
+    await setStatus(user, "after", "eu");
+    const home = vi.spyOn(UserPresence.prototype, "readForView");
+    expect(statusOf(await read(user, "eu"))).toBe("after");
+    // The second try reached the view: it answers the writer from memory still.
+    expect(accept).toHaveBeenCalledTimes(2);
+    expect(home).not.toHaveBeenCalled();
+    release();
+  });
+
+  it("read-your-writes when the view never takes the write: it lets the user go, and the writer's read goes home", async () => {
+    const user = newUserId();
+    await setStatus(user, "before", "eu");
+    expect(statusOf(await read(user, "eu"))).toBe("before");
+    await relaysHold(user, [viewName(user, "eu")]);
+    const { held, release } = gate();
+    interceptRelays(user, () => held);
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    vi.spyOn(ReadView.prototype, "accept").mockRejectedValue(
+      new Error("EXPECTED, caused by the test: view overloaded"),
+    );
+
+    // The write is done: the writer gets its answer (setStatus expects a 200).
+    await setStatus(user, "after", "eu");
+    expect(statusOf(await read(user, "eu"))).toBe("after");
+    release();
+  });
+
   it("read-your-writes for a user's first write, which a view held as never written", async () => {
     const user = newUserId();
     expect((await read(user, "eu")).availability).toBe("Offline");
