@@ -192,6 +192,29 @@ describe("read views (D30)", () => {
     expect(statusOf(after)).toBe("two");
   });
 
+  it("monotonic reads after a fallback: what the user's object answered is handed to the view", async () => {
+    freezeClockAt(t0);
+    const user = newUserId();
+    await setStatus(user, "one", "eu");
+    expect(statusOf(await read(user, "eu"))).toBe("one");
+    await relaysHold(user, [viewName(user, "eu")]);
+    const { held, release } = gate();
+    interceptRelays(user, () => held);
+    // Written from another region: the view in "eu" hears of it only through the held relays.
+    await setStatus(user, "two", "na");
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    vi.spyOn(ReadView.prototype, "read").mockRejectedValueOnce(
+      new Error("EXPECTED, caused by the test: view overloaded"),
+    );
+    const fallback = await read(user, "eu");
+    expect(statusOf(fallback)).toBe("two");
+    // The view is back, within its lease of "one", before the relays deliver "two".
+    const after = await read(user, "eu");
+    expect(after.sequenceNumber).toBe(fallback.sequenceNumber);
+    expect(statusOf(after)).toBe("two");
+    release();
+  });
+
   it("shows an expiry on time, whether or not the view heard of it", async () => {
     freezeClockAt(t0);
     const user = newUserId();
