@@ -107,17 +107,32 @@ export class ReadView extends DurableObject<Env> {
   }
 
   /**
-   * The change a write just made, from the Worker that carried it (read-your-writes): the
-   * writer's next read in this region shows it, whatever the relays are doing. Only users held
-   * here are updated; any other is asked of its object at its next read anyway.
+   * Users' presence as a Worker just saw it at home: the change a write made (read-your-writes:
+   * the writer's next read in this region shows it, whatever the relays are doing), or what a
+   * read that could not use this view got from the users' objects (monotonic reads: this region
+   * never answers older). Only users held here are updated; any other is asked of its object at
+   * its next read anyway.
    */
-  async accept(userId: string, snapshot: PresenceSnapshot): Promise<void> {
-    const entry = this.entries.get(userId);
-    if (!entry) return;
-    // A user held unwritten was just written: asked again at its next read, it registers this
-    // view, so later writes know to come here.
-    if (!entry.registered) this.entries.delete(userId);
-    else this.entries.set(userId, heard(entry, snapshot, snapshot.changedAt ?? 0, Date.now()));
+  async accept(userIds: string[], snapshots: PresenceSnapshot[]): Promise<void> {
+    const now = Date.now();
+    userIds.forEach((userId, i) => {
+      const entry = this.entries.get(userId);
+      const snapshot = snapshots[i];
+      if (!entry || !snapshot) return;
+      // A user held unwritten was just written: asked again at its next read, it registers this
+      // view, so later writes know to come here.
+      if (!entry.registered && snapshot.written) this.entries.delete(userId);
+      else this.entries.set(userId, heard(entry, snapshot, snapshot.changedAt ?? 0, now));
+    });
+  }
+
+  /**
+   * The writer's Worker could not hand this view its change (read-your-writes): the user is let
+   * go here, so the copy from before the write never answers the writer; its next read here asks
+   * the user's object (registering this view again, if the relays forgot it meanwhile).
+   */
+  async forget(userId: string): Promise<void> {
+    this.entries.delete(userId);
   }
 
   // --- letting go -----------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { readConfig } from "../config";
 import type { Audience, PresenceView } from "../domain/model";
-import { viewShardOf } from "../domain/read-views";
+import { type PresenceSnapshot, viewShardOf } from "../domain/read-views";
 import type { Caller } from "../http/auth";
 import type { AppEnv } from "../http/context";
 import { audienceFor } from "../http/permissions";
@@ -64,12 +64,28 @@ export async function readPresences(c: Ctx, caller: Caller, userIds: readonly st
   );
   const missing = answers.flatMap((answer, i) => (answer === null ? [i] : []));
   if (missing.length > 0) {
+    const readAtHome = new Map<string, { userIds: string[]; snapshots: PresenceSnapshot[] }>();
     await mapWithConcurrency(missing, HOME_READ_CONCURRENCY, async (i) => {
+      const userId = userIds[i] as string;
+      const view = viewOf(userId);
       await crossRegionDelay(c.env, region);
-      answers[i] = await userPresenceStub(c.env, caller.tenantId, userIds[i] as string).getPresence(
-        audiences[i] as Audience,
-      );
+      // The call the view would have made: it registers the view with a written user, which the
+      // relays undo at their next delivery if the view does not hold the user.
+      const snapshot = await userPresenceStub(c.env, caller.tenantId, userId).readForView(view);
+      answers[i] = snapshot.views[audiences[i] as Audience];
+      const handBack = readAtHome.get(view) ?? { userIds: [], snapshots: [] };
+      handBack.userIds.push(userId);
+      handBack.snapshots.push(snapshot);
+      readAtHome.set(view, handBack);
     });
+    // Monotonic reads (D30): the answers may be newer than what the views hold, and a view back
+    // before the relays reach it would answer older. Handed over before the reader has them, one
+    // call per view; a failure is logged, not the reader's error.
+    await Promise.all(
+      [...readAtHome].map(([view, { userIds: users, snapshots }]) =>
+        succeeds(() => readViewStub(c.env, view).accept(users, snapshots), "read view accept", view),
+      ),
+    );
   }
   return answers as PresenceView[];
 }
@@ -84,9 +100,25 @@ export async function handOnWrite(c: Ctx, caller: Caller, userId: string, receip
   if (!receipt) return;
   const view = viewsOfRegion(c, caller.tenantId).viewOf(userId);
   if (!receipt.created && !receipt.views.includes(view)) return;
+  const stub = readViewStub(c.env, view);
+  const accept = () => stub.accept([userId], [receipt.snapshot]);
+  // A view that missed the change would answer the writer its older copy until the relays reach
+  // it or its lease ends. A second try gets past a passing overload and keeps the view warm;
+  // failing that, the view lets the user go, a call that carries nothing of the change to refuse,
+  // so the writer's next read goes to the user's object. Should even that fail, the view is
+  // unreachable and the lease bounds what it may answer.
+  if (await succeeds(accept, "read view accept", view)) return;
+  if (await succeeds(accept, "read view accept", view)) return;
+  await succeeds(() => stub.forget(userId), "read view forget", view);
+}
+
+/** Whether `call` succeeded; a failure is logged, never thrown (a view's trouble is nobody's error). */
+async function succeeds(call: () => Promise<void>, what: string, view: string): Promise<boolean> {
   try {
-    await readViewStub(c.env, view).accept(userId, receipt.snapshot);
+    await call();
+    return true;
   } catch (error) {
-    logError(SOURCE, "read view accept", error, { view });
+    logError(SOURCE, what, error, { view });
+    return false;
   }
 }

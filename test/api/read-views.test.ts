@@ -105,6 +105,45 @@ describe("read views (D30)", () => {
     await eventually(async () => statusOf(await read(user, "na")) === "after");
   });
 
+  it("read-your-writes when handing the write to the view fails once: the hand-over is tried again", async () => {
+    const user = newUserId();
+    await setStatus(user, "before", "eu");
+    expect(statusOf(await read(user, "eu"))).toBe("before");
+    await relaysHold(user, [viewName(user, "eu")]);
+    const { held, release } = gate();
+    interceptRelays(user, () => held);
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const accept = vi
+      .spyOn(ReadView.prototype, "accept")
+      .mockRejectedValueOnce(new Error("EXPECTED, caused by the test: view overloaded"));
+
+    await setStatus(user, "after", "eu");
+    const home = vi.spyOn(UserPresence.prototype, "readForView");
+    expect(statusOf(await read(user, "eu"))).toBe("after");
+    // The second try reached the view: it answers the writer from memory still.
+    expect(accept).toHaveBeenCalledTimes(2);
+    expect(home).not.toHaveBeenCalled();
+    release();
+  });
+
+  it("read-your-writes when the view never takes the write: it lets the user go, and the writer's read goes home", async () => {
+    const user = newUserId();
+    await setStatus(user, "before", "eu");
+    expect(statusOf(await read(user, "eu"))).toBe("before");
+    await relaysHold(user, [viewName(user, "eu")]);
+    const { held, release } = gate();
+    interceptRelays(user, () => held);
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    vi.spyOn(ReadView.prototype, "accept").mockRejectedValue(
+      new Error("EXPECTED, caused by the test: view overloaded"),
+    );
+
+    // The write is done: the writer gets its answer (setStatus expects a 200).
+    await setStatus(user, "after", "eu");
+    expect(statusOf(await read(user, "eu"))).toBe("after");
+    release();
+  });
+
   it("read-your-writes for a user's first write, which a view held as never written", async () => {
     const user = newUserId();
     expect((await read(user, "eu")).availability).toBe("Offline");
@@ -151,6 +190,29 @@ describe("read views (D30)", () => {
     const after = await read(user, "eu");
     expect(after.sequenceNumber).toBe(newest.sequenceNumber);
     expect(statusOf(after)).toBe("two");
+  });
+
+  it("monotonic reads after a fallback: what the user's object answered is handed to the view", async () => {
+    freezeClockAt(t0);
+    const user = newUserId();
+    await setStatus(user, "one", "eu");
+    expect(statusOf(await read(user, "eu"))).toBe("one");
+    await relaysHold(user, [viewName(user, "eu")]);
+    const { held, release } = gate();
+    interceptRelays(user, () => held);
+    // Written from another region: the view in "eu" hears of it only through the held relays.
+    await setStatus(user, "two", "na");
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    vi.spyOn(ReadView.prototype, "read").mockRejectedValueOnce(
+      new Error("EXPECTED, caused by the test: view overloaded"),
+    );
+    const fallback = await read(user, "eu");
+    expect(statusOf(fallback)).toBe("two");
+    // The view is back, within its lease of "one", before the relays deliver "two".
+    const after = await read(user, "eu");
+    expect(after.sequenceNumber).toBe(fallback.sequenceNumber);
+    expect(statusOf(after)).toBe("two");
+    release();
   });
 
   it("shows an expiry on time, whether or not the view heard of it", async () => {
