@@ -118,7 +118,13 @@ export class ReadView extends DurableObject<Env> {
     userIds.forEach((userId, i) => {
       const entry = this.entries.get(userId);
       const snapshot = snapshots[i];
-      if (!entry || !snapshot) return;
+      if (!snapshot) return;
+      if (!entry) {
+        // An ask under way may have been answered before this change: held from now, the change
+        // answers the next read, and the older answer, when it comes, does not replace it (`heard`).
+        if (this.asking.has(userId)) this.entries.set(userId, heard(undefined, snapshot, snapshot.changedAt ?? 0, now));
+        return;
+      }
       // A user held unwritten was just written: asked again at its next read, it registers this
       // view, so later writes know to come here.
       if (!entry.registered && snapshot.written) this.entries.delete(userId);
@@ -133,6 +139,9 @@ export class ReadView extends DurableObject<Env> {
    */
   async forget(userId: string): Promise<void> {
     this.entries.delete(userId);
+    // An ask under way may have been answered before the write: its answer is not kept (askNow),
+    // and the next read asks anew rather than joining it.
+    this.asking.delete(userId);
   }
 
   // --- letting go -----------------------------------------------------------------------
@@ -165,14 +174,15 @@ export class ReadView extends DurableObject<Env> {
   private ask(userId: string): Promise<ViewEntry | null> {
     const pending = this.asking.get(userId);
     if (pending) return pending;
-    const call = this.askNow(userId).finally(() => {
+    const call: Promise<ViewEntry | null> = this.askNow(userId, () => this.asking.get(userId) === call).finally(() => {
       if (this.asking.get(userId) === call) this.asking.delete(userId);
     });
     this.asking.set(userId, call);
     return call;
   }
 
-  private async askNow(userId: string): Promise<ViewEntry | null> {
+  /** `current`: whether this ask still stands (`forget` drops one under way); only then is its answer kept. */
+  private async askNow(userId: string, current: () => boolean): Promise<ViewEntry | null> {
     const { tenantId, region } = parseReadViewName(this.name);
     await this.releasing.get(userId);
     // The answer is the newest as of the call's start: its lease counts from there.
@@ -182,7 +192,7 @@ export class ReadView extends DurableObject<Env> {
       const snapshot = await userPresenceStub(this.env, tenantId, userId).readForView(this.name);
       const entry = heard(this.entries.get(userId), snapshot, sentAt, Date.now());
       entry.registered ||= snapshot.written;
-      this.entries.set(userId, entry);
+      if (current()) this.entries.set(userId, entry);
       return entry;
     } catch (error) {
       logError(this.source, "read view ask", error, { userId });

@@ -144,6 +144,65 @@ describe("read views (D30)", () => {
     release();
   });
 
+  /**
+   * Starts a read in "eu" whose view asks the user's object, and holds the object's answer (taken
+   * before the write that follows) until `answer` is called; resolves once the answer is taken.
+   */
+  async function readWithHeldAnswer(user: string) {
+    const readForView = UserPresence.prototype.readForView;
+    const { held, release } = gate();
+    let holdNext = true;
+    const asked = vi.spyOn(UserPresence.prototype, "readForView").mockImplementation(async function (
+      this: UserPresence,
+      view: string,
+    ) {
+      const snapshot = await readForView.call(this, view);
+      if (holdNext) {
+        holdNext = false;
+        await held;
+      }
+      return snapshot;
+    });
+    const first = read(user, "eu");
+    await eventually(async () => asked.mock.calls.length > 0);
+    return {
+      answer: async () => {
+        release();
+        return statusOf(await first);
+      },
+    };
+  }
+
+  it("read-your-writes while the view's ask of the user is under way: the older answer does not win", async () => {
+    const user = newUserId();
+    await setStatus(user, "before", "na");
+    const { held, release } = gate();
+    interceptRelays(user, () => held);
+    // The view asks (and registers) before the write; the object's answer arrives after it.
+    const first = await readWithHeldAnswer(user);
+    await setStatus(user, "after", "eu");
+    // The read that began before the write may show either; the writer's next read must show it.
+    expect(["before", "after"]).toContain(await first.answer());
+    expect(statusOf(await read(user, "eu"))).toBe("after");
+    release();
+  });
+
+  it("read-your-writes when the view lets the user go while its ask is under way: the older answer is not kept", async () => {
+    const user = newUserId();
+    await setStatus(user, "before", "na");
+    const { held, release } = gate();
+    interceptRelays(user, () => held);
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    vi.spyOn(ReadView.prototype, "accept").mockRejectedValue(
+      new Error("EXPECTED, caused by the test: view overloaded"),
+    );
+    const first = await readWithHeldAnswer(user);
+    await setStatus(user, "after", "eu");
+    expect(["before", "after"]).toContain(await first.answer());
+    expect(statusOf(await read(user, "eu"))).toBe("after");
+    release();
+  });
+
   it("read-your-writes for a user's first write, which a view held as never written", async () => {
     const user = newUserId();
     expect((await read(user, "eu")).availability).toBe("Offline");
