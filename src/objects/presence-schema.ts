@@ -71,36 +71,36 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE read_views (name TEXT PRIMARY KEY);`,
 ];
 
-/** True once anything was ever written: reads of an unwritten user must not create storage (D3). */
-export function schemaExists(sql: SqlStorage): boolean {
-  return hasTable(sql, "schema_migrations");
-}
+/** The table of applied migrations: there once anything was ever written (D3). */
+export const MIGRATIONS_TABLE = "schema_migrations";
 
 /**
  * Applies the changes not yet applied: to a new user's empty database, or to an object written by
  * an earlier version (the first time it is touched, reads included, so no query ever meets an old
- * schema). Legacy tables with nothing in them go at once; others wait for adoptLegacy.
+ * schema). Legacy tables with nothing in them go at once; others wait for adoptLegacy. `tableExists`:
+ * the caller saw the migrations table already. Returns whether anything was applied.
  */
-export function migrate(sql: SqlStorage): void {
-  sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)");
+export function migrate(sql: SqlStorage, tableExists = false): boolean {
+  if (!tableExists) sql.exec(`CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY)`);
   const applied = new Set(
     sql
-      .exec<{ version: number }>("SELECT version FROM schema_migrations")
+      .exec<{ version: number }>(`SELECT version FROM ${MIGRATIONS_TABLE}`)
       .toArray()
       .map((r) => r.version),
   );
-  if (applied.size === MIGRATIONS.length) return;
+  if (applied.size === MIGRATIONS.length) return false;
   MIGRATIONS.forEach((statement, index) => {
     const version = index + 1;
     if (applied.has(version)) return;
     sql.exec(statement);
-    sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", version);
+    sql.exec(`INSERT INTO ${MIGRATIONS_TABLE} (version) VALUES (?)`, version);
   });
   for (const table of LEGACY_TABLES) {
     if (hasTable(sql, table) && sql.exec(`SELECT 1 FROM ${table} LIMIT 1`).toArray().length === 0) {
       sql.exec(`DROP TABLE ${table}`);
     }
   }
+  return true;
 }
 
 /** What an object written before the fan-out tree still holds, to hand on (adoptLegacy). */

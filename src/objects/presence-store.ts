@@ -13,36 +13,58 @@ import {
 } from "../domain/model";
 import { FIRST_VERSION, type Version } from "../domain/settle";
 import { hasTable } from "../shared/sqlite";
-import { LEGACY_TABLES, migrate, schemaExists } from "./presence-schema";
-
-type SessionRow = {
-  session_id: string;
-  availability: string;
-  activity: string;
-  refreshed_at: number;
-  expires_at: number;
-};
-type PreferredRow = { availability: string; activity: string; set_at: number; expires_at: number };
-type StatusMessageRow = {
-  content: string;
-  published_at: number;
-  expires_at: number | null;
-  expires_at_sub_ms?: string | null;
-};
-type WorkLocationRow = {
-  layer: string;
-  source: string;
-  work_location_type: string;
-  place_id: string | null;
-  local_date: string;
-  set_at: number;
-};
+import { LEGACY_TABLES, MIGRATIONS_TABLE, migrate } from "./presence-schema";
 
 /** A user's presence as stored: the inputs the view is computed from, and its version (D10). */
 export interface StoredPresence {
   state: PresenceState;
   version: Version;
 }
+
+/** The fan-out's rows a starting object needs (UserFanout.seed), read in the same statement. */
+export interface StoredFanout {
+  relayShards: number[];
+  readViews: string[];
+  hasChanges: boolean;
+}
+
+const NOTHING_STORED: { presence: StoredPresence; fanout: StoredFanout } = {
+  presence: { state: EMPTY_STATE, version: FIRST_VERSION },
+  fanout: { relayShards: [], readViews: [], hasChanges: false },
+};
+
+/**
+ * Everything a starting object reads, in one statement, each table's rows as JSON. Every
+ * statement has a cost of its own, and an object starts again after each idle spell, which for a
+ * user's presence is most writes: read table by table, a cold write made 16 statements where it
+ * now makes 4 or 5 (docs/benchmarks.md, "Cold objects").
+ */
+const LOAD_ALL = `SELECT
+  (SELECT json_group_array(json_array(session_id, availability, activity, refreshed_at, expires_at)) FROM sessions) AS sessions,
+  (SELECT json_array(availability, activity, set_at, expires_at) FROM preferred_presence) AS preferred,
+  (SELECT json_array(content, published_at, expires_at, expires_at_sub_ms) FROM status_message) AS status_message,
+  (SELECT json_group_array(json_array(layer, source, work_location_type, place_id, local_date, set_at)) FROM work_location) AS work_location,
+  (SELECT json FROM mailbox_settings) AS mailbox_settings,
+  (SELECT json_group_object(key, value) FROM meta) AS meta,
+  (SELECT json_group_array(shard) FROM relay_shards) AS relay_shards,
+  (SELECT json_group_array(name) FROM read_views) AS read_views,
+  EXISTS (SELECT 1 FROM changes) AS has_changes`;
+
+type LoadAllRow = {
+  sessions: string;
+  preferred: string | null;
+  status_message: string | null;
+  work_location: string;
+  mailbox_settings: string | null;
+  meta: string;
+  relay_shards: string;
+  read_views: string;
+  has_changes: number;
+};
+type SessionTuple = [string, string, string, number, number];
+type PreferredTuple = [string, string, number, number];
+type StatusMessageTuple = [string, number, number | null, string | null];
+type WorkLocationTuple = [string, string, string, string | null, string, number];
 
 // The version's three values, kept in the meta table.
 const SEQUENCE_KEY = "sequence";
@@ -61,17 +83,31 @@ const signalKey = (s: WorkLocationSignal) => `${s.layer}\u0000${s.source}`;
  */
 export class PresenceStore {
   private schemaReady = false;
+  /** The legacy tables an earlier version left, as the first look found them; null: not known. */
+  private legacyTables: string[] | null = null;
 
   constructor(private readonly sql: SqlStorage) {}
 
   /**
    * True once anything was ever written; reads of an unwritten user must not create storage (D3).
-   * An object written by an earlier version gets its schema brought up to date on this first look.
+   * An object written by an earlier version gets its schema brought up to date on this first look,
+   * which also notes the legacy tables (adoptLegacy): one look at the catalogue for both.
    */
   exists(): boolean {
     if (this.schemaReady) return true;
-    if (!schemaExists(this.sql)) return false;
-    migrate(this.sql);
+    const tables = new Set(
+      this.sql
+        .exec<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
+          MIGRATIONS_TABLE,
+          ...LEGACY_TABLES,
+        )
+        .toArray()
+        .map((r) => r.name),
+    );
+    if (!tables.has(MIGRATIONS_TABLE)) return false;
+    // Applying migrations may drop legacy tables: then they are looked up again when needed.
+    this.legacyTables = migrate(this.sql, true) ? null : LEGACY_TABLES.filter((table) => tables.has(table));
     this.schemaReady = true;
     return true;
   }
@@ -82,70 +118,68 @@ export class PresenceStore {
     this.schemaReady = true;
   }
 
-  /** Everything stored about the user's presence; a user nobody has written has the empty state (D3). */
-  load(): StoredPresence {
-    if (!this.exists()) return { state: EMPTY_STATE, version: FIRST_VERSION };
-    const sessions = this.sql
-      .exec<SessionRow>("SELECT * FROM sessions")
-      .toArray()
-      .map(
-        (r): PresenceSession => ({
-          sessionId: r.session_id,
-          availability: r.availability as Availability,
-          activity: r.activity as Activity,
-          refreshedAt: r.refreshed_at,
-          expiresAt: r.expires_at,
-        }),
-      );
-    const [p] = this.sql.exec<PreferredRow>("SELECT * FROM preferred_presence").toArray();
-    const [m] = this.sql.exec<StatusMessageRow>("SELECT * FROM status_message").toArray();
-    const workLocationSignals = this.sql
-      .exec<WorkLocationRow>("SELECT * FROM work_location")
-      .toArray()
-      .map(
-        (r): WorkLocationSignal => ({
-          layer: r.layer as WorkLocationLayer,
-          source: r.source,
-          workLocationType: r.work_location_type as WorkLocationType,
-          placeId: r.place_id,
-          localDate: r.local_date,
-          setAt: r.set_at,
-        }),
-      );
-    const [settings] = this.sql.exec<{ json: string }>("SELECT json FROM mailbox_settings").toArray();
-    const meta = new Map(
-      this.sql
-        .exec<{ key: string; value: string }>("SELECT key, value FROM meta")
-        .toArray()
-        .map((r) => [r.key, r.value]),
+  /**
+   * Everything stored about the user's presence (a user nobody has written has the empty state,
+   * D3), and the fan-out's rows, in one statement (LOAD_ALL).
+   */
+  load(): { presence: StoredPresence; fanout: StoredFanout } {
+    if (!this.exists()) return NOTHING_STORED;
+    const [row] = this.sql.exec<LoadAllRow>(LOAD_ALL).toArray();
+    if (!row) throw new Error("LOAD_ALL returned no row");
+    const sessions = (JSON.parse(row.sessions) as SessionTuple[]).map(
+      ([sessionId, availability, activity, refreshedAt, expiresAt]): PresenceSession => ({
+        sessionId,
+        availability: availability as Availability,
+        activity: activity as Activity,
+        refreshedAt,
+        expiresAt,
+      }),
     );
-    const changed = meta.get(CHANGED_KEY);
+    const p = row.preferred === null ? null : (JSON.parse(row.preferred) as PreferredTuple);
+    const m = row.status_message === null ? null : (JSON.parse(row.status_message) as StatusMessageTuple);
+    const workLocationSignals = (JSON.parse(row.work_location) as WorkLocationTuple[]).map(
+      ([layer, source, workLocationType, placeId, localDate, setAt]): WorkLocationSignal => ({
+        layer: layer as WorkLocationLayer,
+        source,
+        workLocationType: workLocationType as WorkLocationType,
+        placeId,
+        localDate,
+        setAt,
+      }),
+    );
+    const meta = JSON.parse(row.meta) as Record<string, string>;
+    const changed = meta[CHANGED_KEY];
     return {
-      state: {
-        sessions,
-        preferred: p
-          ? {
-              availability: p.availability as Availability,
-              activity: p.activity as Activity,
-              setAt: p.set_at,
-              expiresAt: p.expires_at,
-            }
-          : null,
-        statusMessage: m
-          ? {
-              content: m.content,
-              publishedAt: m.published_at,
-              expiresAt: m.expires_at,
-              ...(m.expires_at_sub_ms ? { expiresAtSubMs: m.expires_at_sub_ms } : {}),
-            }
-          : null,
-        workLocationSignals,
-        mailboxSettings: settings ? (JSON.parse(settings.json) as MailboxSettings) : DEFAULT_MAILBOX_SETTINGS,
+      presence: {
+        state: {
+          sessions,
+          preferred: p
+            ? { availability: p[0] as Availability, activity: p[1] as Activity, setAt: p[2], expiresAt: p[3] }
+            : null,
+          statusMessage: m
+            ? {
+                content: m[0],
+                publishedAt: m[1],
+                expiresAt: m[2],
+                ...(m[3] ? { expiresAtSubMs: m[3] } : {}),
+              }
+            : null,
+          workLocationSignals,
+          mailboxSettings:
+            row.mailbox_settings === null
+              ? DEFAULT_MAILBOX_SETTINGS
+              : (JSON.parse(row.mailbox_settings) as MailboxSettings),
+        },
+        version: {
+          counter: Number(meta[SEQUENCE_KEY] ?? 0),
+          visible: meta[VISIBLE_KEY] ?? null,
+          changedAt: changed === undefined ? null : Number(changed),
+        },
       },
-      version: {
-        counter: Number(meta.get(SEQUENCE_KEY) ?? 0),
-        visible: meta.get(VISIBLE_KEY) ?? null,
-        changedAt: changed === undefined ? null : Number(changed),
+      fanout: {
+        relayShards: JSON.parse(row.relay_shards) as number[],
+        readViews: JSON.parse(row.read_views) as string[],
+        hasChanges: row.has_changes === 1,
       },
     };
   }
@@ -255,14 +289,16 @@ export class PresenceStore {
    * with the relays) and its outbox (notification jobs for the queue); null when nothing.
    */
   legacy(): { subscribers: { subscriptionId: string; appId: string; audience: Audience }[]; jobs: unknown[] } | null {
-    if (!this.exists() || !LEGACY_TABLES.some((table) => hasTable(this.sql, table))) return null;
-    const subscribers = hasTable(this.sql, "legacy_subscribers")
+    if (!this.exists()) return null;
+    const present = this.legacyTables ?? LEGACY_TABLES.filter((table) => hasTable(this.sql, table));
+    if (present.length === 0) return null;
+    const subscribers = present.includes("legacy_subscribers")
       ? this.sql
           .exec<{ subscription_id: string; app_id: string; audience: string }>("SELECT * FROM legacy_subscribers")
           .toArray()
           .map((r) => ({ subscriptionId: r.subscription_id, appId: r.app_id, audience: r.audience as Audience }))
       : [];
-    const jobs = hasTable(this.sql, "legacy_outbox")
+    const jobs = present.includes("legacy_outbox")
       ? this.sql
           .exec<{ jobs: string }>("SELECT jobs FROM legacy_outbox ORDER BY id")
           .toArray()
@@ -274,10 +310,12 @@ export class PresenceStore {
   /** The legacy tables have been handed on. */
   dropLegacy(): void {
     for (const table of LEGACY_TABLES) this.sql.exec(`DROP TABLE IF EXISTS ${table}`);
+    this.legacyTables = [];
   }
 
   /** D29: after `deleteAll`, the object has no tables until its next write. */
   forgetSchema(): void {
     this.schemaReady = false;
+    this.legacyTables = null;
   }
 }

@@ -4,7 +4,7 @@ import type { Env } from "../env";
 import { recordFanout } from "../observability/metrics";
 import { logError } from "../shared/log";
 import { fanoutRelayStub } from "./names";
-import type { PresenceStore } from "./presence-store";
+import type { PresenceStore, StoredFanout } from "./presence-store";
 
 type Relay = ReturnType<typeof fanoutRelayStub>;
 
@@ -44,6 +44,16 @@ export class UserFanout {
       emptied: () => Promise<void>;
     },
   ) {}
+
+  /**
+   * What the owner read with the user's presence when it started (PresenceStore.load, one
+   * statement for both), so none of it is read again; what this already holds stays.
+   */
+  seed(rows: StoredFanout): void {
+    this.shards ??= new Set(rows.relayShards);
+    this.views ??= new Set(rows.readViews);
+    this.pendingKnown ??= rows.hasChanges;
+  }
 
   // --- registrations --------------------------------------------------------------------
 

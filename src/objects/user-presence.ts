@@ -334,7 +334,11 @@ export class UserPresence extends DurableObject<Env> {
 
   /** The stored presence: the copy in memory, read from storage once after a start (to be settled before use). */
   private stored(): Current {
-    this.current ??= { ...this.store.load(), validUntil: Number.NEGATIVE_INFINITY, views: new Map() };
+    if (!this.current) {
+      const { presence, fanout } = this.store.load();
+      this.fanout.seed(fanout);
+      this.current = { ...presence, validUntil: Number.NEGATIVE_INFINITY, views: new Map() };
+    }
     return this.current;
   }
 

@@ -1,4 +1,5 @@
 import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DEFAULT_READ_VIEW_SHARDS } from "../../src/config";
 import { RELAY_SHARDS } from "../../src/domain/fanout";
@@ -127,6 +128,40 @@ describe("what one visible change costs", () => {
     expect(rows).toEqual({ alone: 7, watched: 10, popular: 10 });
     for (const socket of [...one, ...many]) socket.close();
   }, 120_000);
+
+  it("in statements, when the user's object starts again after an idle spell: one reads all it holds", async () => {
+    const user = newUserId();
+    await setStatus(user, "before");
+    // Watched, and held by a read view: the fan-out's rows a starting object needs too.
+    const sockets = await watchers(user, 1);
+    const read = await call(`/v1.0/users/${user}/presence`, { token: await reader() });
+    expect(read.status).toBe(200);
+    await settleEvents(100);
+
+    const statements: string[] = [];
+    const seen = await runInDurableObject(userObject(user), async (_instance, state) => {
+      const sql = state.storage.sql;
+      const exec = sql.exec;
+      sql.exec = ((query: string, ...bindings: SqlStorageValue[]) => {
+        statements.push(query);
+        return exec.call(sql, query, ...bindings);
+      }) as typeof sql.exec;
+      try {
+        // A new instance on the same storage: the object as the runtime starts it again.
+        const restarted = new UserPresence(state, env);
+        await restarted.setStatusMessage({ content: "after", expiresAt: null });
+        return await restarted.getPresence("owner");
+      } finally {
+        sql.exec = exec;
+      }
+    });
+    expect(seen.statusMessage?.message?.content).toBe("after");
+    // The catalogue, the applied migrations, everything stored (one statement), then the write:
+    // the status message and the version, and the change's record for the watcher.
+    expect(statements).toHaveLength(6);
+    expect(statements.filter((q) => q.trimStart().startsWith("SELECT"))).toHaveLength(3);
+    for (const socket of sockets) socket.close();
+  }, 60_000);
 
   it("in calls: the user's object calls at most one relay per shard, and each hub is called once", async () => {
     const user = newUserId();
