@@ -36,8 +36,9 @@ const NOTHING_STORED: { presence: StoredPresence; fanout: StoredFanout } = {
 /**
  * Everything a starting object reads, in one statement, each table's rows as JSON. Every
  * statement has a cost of its own, and an object starts again after each idle spell, which for a
- * user's presence is most writes: read table by table, a cold write made 16 statements where it
- * now makes 4 or 5 (docs/benchmarks.md, "Cold objects").
+ * user's presence is most writes: read table by table, a cold write that changed something
+ * watched made 16 statements where it now makes 6 (docs/benchmarks.md, "The write on 1,000
+ * users, taken apart").
  */
 const LOAD_ALL = `SELECT
   (SELECT json_group_array(json_array(session_id, availability, activity, refreshed_at, expires_at)) FROM sessions) AS sessions,
