@@ -96,12 +96,12 @@ export class PresenceStore {
    */
   exists(): boolean {
     if (this.schemaReady) return true;
+    const looked = [MIGRATIONS_TABLE, ...LEGACY_TABLES];
     const tables = new Set(
       this.sql
         .exec<{ name: string }>(
-          "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
-          MIGRATIONS_TABLE,
-          ...LEGACY_TABLES,
+          `SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (${looked.map(() => "?").join(", ")})`,
+          ...looked,
         )
         .toArray()
         .map((r) => r.name),
