@@ -12,7 +12,7 @@ import {
   type WorkLocationType,
 } from "../domain/model";
 import { FIRST_VERSION, type Version } from "../domain/settle";
-import { hasTable } from "../shared/sqlite";
+import { tablesAmong } from "../shared/sqlite";
 import { LEGACY_TABLES, MIGRATIONS_TABLE, migrate } from "./presence-schema";
 
 /** A user's presence as stored: the inputs the view is computed from, and its version (D10). */
@@ -96,16 +96,7 @@ export class PresenceStore {
    */
   exists(): boolean {
     if (this.schemaReady) return true;
-    const looked = [MIGRATIONS_TABLE, ...LEGACY_TABLES];
-    const tables = new Set(
-      this.sql
-        .exec<{ name: string }>(
-          `SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (${looked.map(() => "?").join(", ")})`,
-          ...looked,
-        )
-        .toArray()
-        .map((r) => r.name),
-    );
+    const tables = tablesAmong(this.sql, [MIGRATIONS_TABLE, ...LEGACY_TABLES]);
     if (!tables.has(MIGRATIONS_TABLE)) return false;
     // Applying migrations may drop legacy tables: then they are looked up again when needed.
     this.legacyTables = migrate(this.sql, true) ? null : LEGACY_TABLES.filter((table) => tables.has(table));
@@ -291,7 +282,7 @@ export class PresenceStore {
    */
   legacy(): { subscribers: { subscriptionId: string; appId: string; audience: Audience }[]; jobs: unknown[] } | null {
     if (!this.exists()) return null;
-    const present = this.legacyTables ?? LEGACY_TABLES.filter((table) => hasTable(this.sql, table));
+    const present = this.legacyTables ?? [...tablesAmong(this.sql, LEGACY_TABLES)];
     if (present.length === 0) return null;
     const subscribers = present.includes("legacy_subscribers")
       ? this.sql
