@@ -105,7 +105,12 @@ describe("read views (D30)", () => {
     await eventually(async () => statusOf(await read(user, "na")) === "after");
   });
 
-  it("read-your-writes when handing the write to the view fails once: the hand-over is tried again", async () => {
+  /**
+   * A user written "before" and held by the view in "eu", whose relays then hold every change
+   * until `release`: what the view shows after a write is only what the writer's Worker handed it.
+   * Failures the test causes are expected, so their log lines are muted.
+   */
+  async function heldInEuView() {
     const user = newUserId();
     await setStatus(user, "before", "eu");
     expect(statusOf(await read(user, "eu"))).toBe("before");
@@ -113,6 +118,11 @@ describe("read views (D30)", () => {
     const { held, release } = gate();
     interceptRelays(user, () => held);
     vi.spyOn(console, "error").mockImplementation(() => {});
+    return { user, release };
+  }
+
+  it("read-your-writes when handing the write to the view fails once: the hand-over is tried again", async () => {
+    const { user, release } = await heldInEuView();
     const accept = vi
       .spyOn(ReadView.prototype, "accept")
       .mockRejectedValueOnce(new Error("EXPECTED, caused by the test: view overloaded"));
@@ -127,13 +137,7 @@ describe("read views (D30)", () => {
   });
 
   it("read-your-writes when the view never takes the write: it lets the user go, and the writer's read goes home", async () => {
-    const user = newUserId();
-    await setStatus(user, "before", "eu");
-    expect(statusOf(await read(user, "eu"))).toBe("before");
-    await relaysHold(user, [viewName(user, "eu")]);
-    const { held, release } = gate();
-    interceptRelays(user, () => held);
-    vi.spyOn(console, "error").mockImplementation(() => {});
+    const { user, release } = await heldInEuView();
     vi.spyOn(ReadView.prototype, "accept").mockRejectedValue(
       new Error("EXPECTED, caused by the test: view overloaded"),
     );
@@ -173,34 +177,33 @@ describe("read views (D30)", () => {
     };
   }
 
-  it("read-your-writes while the view's ask of the user is under way: the older answer does not win", async () => {
+  /**
+   * Written "before" from "na", the user's relays then hold every change; a read in "eu" asks the
+   * user's object and its answer (taken before the write) is held past a write from "eu". Whatever
+   * that first read shows, the writer's next read in "eu" must show the write.
+   */
+  async function writeWhileTheViewAsks() {
     const user = newUserId();
     await setStatus(user, "before", "na");
     const { held, release } = gate();
     interceptRelays(user, () => held);
-    // The view asks (and registers) before the write; the object's answer arrives after it.
     const first = await readWithHeldAnswer(user);
     await setStatus(user, "after", "eu");
-    // The read that began before the write may show either; the writer's next read must show it.
     expect(["before", "after"]).toContain(await first.answer());
     expect(statusOf(await read(user, "eu"))).toBe("after");
     release();
+  }
+
+  it("read-your-writes while the view's ask of the user is under way: the older answer does not win", async () => {
+    await writeWhileTheViewAsks();
   });
 
   it("read-your-writes when the view lets the user go while its ask is under way: the older answer is not kept", async () => {
-    const user = newUserId();
-    await setStatus(user, "before", "na");
-    const { held, release } = gate();
-    interceptRelays(user, () => held);
     vi.spyOn(console, "error").mockImplementation(() => {});
     vi.spyOn(ReadView.prototype, "accept").mockRejectedValue(
       new Error("EXPECTED, caused by the test: view overloaded"),
     );
-    const first = await readWithHeldAnswer(user);
-    await setStatus(user, "after", "eu");
-    expect(["before", "after"]).toContain(await first.answer());
-    expect(statusOf(await read(user, "eu"))).toBe("after");
-    release();
+    await writeWhileTheViewAsks();
   });
 
   it("read-your-writes for a user's first write, which a view held as never written", async () => {
