@@ -69,6 +69,27 @@ export const MIGRATIONS: readonly string[] = [
   // The regions' read views registered with the user's relays (D30), so the Worker that carries a
   // write knows whether its region's view holds the user (read-your-writes).
   `CREATE TABLE read_views (name TEXT PRIMARY KEY);`,
+  // The presence in one table of keyed rows (each session, the preferred presence, the status
+  // message, each work-location signal, the mailbox settings, the version's keys), so a write is
+  // one statement whatever it changes and a starting object opens five tables, not ten: each
+  // statement costs a write about as much as the floor's whole commit (docs/benchmarks.md, "The
+  // write on 1,000 users, taken apart"). The rows' keys and values are PresenceStore's.
+  `ALTER TABLE meta RENAME TO state;
+   INSERT OR REPLACE INTO state (key, value)
+     SELECT 'session:' || session_id, json_array(session_id, availability, activity, refreshed_at, expires_at) FROM sessions;
+   INSERT OR REPLACE INTO state (key, value)
+     SELECT 'preferred', json_array(availability, activity, set_at, expires_at) FROM preferred_presence;
+   INSERT OR REPLACE INTO state (key, value)
+     SELECT 'status_message', json_array(content, published_at, expires_at, expires_at_sub_ms) FROM status_message;
+   INSERT OR REPLACE INTO state (key, value)
+     SELECT 'work_location:' || layer || ':' || source, json_array(layer, source, work_location_type, place_id, local_date, set_at)
+     FROM work_location;
+   INSERT OR REPLACE INTO state (key, value) SELECT 'mailbox_settings', json FROM mailbox_settings;
+   DROP TABLE sessions;
+   DROP TABLE preferred_presence;
+   DROP TABLE status_message;
+   DROP TABLE work_location;
+   DROP TABLE mailbox_settings;`,
 ];
 
 /** The table of applied migrations: there once anything was ever written (D3). */

@@ -13,7 +13,7 @@ import {
 } from "../domain/model";
 import { FIRST_VERSION, type Version } from "../domain/settle";
 import { tablesAmong } from "../shared/sqlite";
-import { LEGACY_TABLES, MIGRATIONS_TABLE, migrate } from "./presence-schema";
+import { LEGACY_TABLES, MIGRATIONS, MIGRATIONS_TABLE, migrate } from "./presence-schema";
 
 /** A user's presence as stored: the inputs the view is computed from, and its version (D10). */
 export interface StoredPresence {
@@ -37,43 +37,68 @@ const NOTHING_STORED: { presence: StoredPresence; fanout: StoredFanout } = {
  * Everything a starting object reads, in one statement, each table's rows as JSON. Every
  * statement has a cost of its own, and an object starts again after each idle spell, which for a
  * user's presence is most writes: read table by table, a cold write that changed something
- * watched made 16 statements where it now makes 6 (docs/benchmarks.md, "The write on 1,000
+ * watched made 16 statements where it now makes 3 (docs/benchmarks.md, "The write on 1,000
  * users, taken apart").
  */
 const LOAD_ALL = `SELECT
-  (SELECT json_group_array(json_array(session_id, availability, activity, refreshed_at, expires_at)) FROM sessions) AS sessions,
-  (SELECT json_array(availability, activity, set_at, expires_at) FROM preferred_presence) AS preferred,
-  (SELECT json_array(content, published_at, expires_at, expires_at_sub_ms) FROM status_message) AS status_message,
-  (SELECT json_group_array(json_array(layer, source, work_location_type, place_id, local_date, set_at)) FROM work_location) AS work_location,
-  (SELECT json FROM mailbox_settings) AS mailbox_settings,
-  (SELECT json_group_object(key, value) FROM meta) AS meta,
+  (SELECT json_group_object(key, value) FROM state) AS state,
   (SELECT json_group_array(shard) FROM relay_shards) AS relay_shards,
   (SELECT json_group_array(name) FROM read_views) AS read_views,
   EXISTS (SELECT 1 FROM changes) AS has_changes`;
 
-type LoadAllRow = {
-  sessions: string;
-  preferred: string | null;
-  status_message: string | null;
-  work_location: string;
-  mailbox_settings: string | null;
-  meta: string;
-  relay_shards: string;
-  read_views: string;
-  has_changes: number;
-};
+type LoadAllRow = { state: string; relay_shards: string; read_views: string; has_changes: number };
+
+/**
+ * A starting object's first statement: LOAD_ALL, with what `exists` would otherwise look up in
+ * two statements more (the migrations applied, the legacy tables left). It fails to compile in an
+ * object that has no tables (a user never written) or older ones; those take the long way.
+ */
+const FIRST_LOAD = `${LOAD_ALL},
+  (SELECT count(*) FROM ${MIGRATIONS_TABLE}) AS migrations,
+  (SELECT json_group_array(name) FROM sqlite_master WHERE type = 'table' AND name IN (${LEGACY_TABLES.map(() => "?").join(", ")})) AS legacy`;
+
+type FirstLoadRow = LoadAllRow & { migrations: number; legacy: string };
+
+/*
+ * The rows of the state table: a key per thing stored, its value a JSON array (the mailbox
+ * settings: their JSON; the version's keys: plain text). A write is one statement of rows to
+ * upsert and, when something went, one of keys to delete.
+ */
 type SessionTuple = [string, string, string, number, number];
 type PreferredTuple = [string, string, number, number];
 type StatusMessageTuple = [string, number, number | null, string | null];
 type WorkLocationTuple = [string, string, string, string | null, string, number];
-
-// The version's three values, kept in the meta table.
+const SESSION_PREFIX = "session:";
+const WORK_LOCATION_PREFIX = "work_location:";
+const PREFERRED_KEY = "preferred";
+const STATUS_MESSAGE_KEY = "status_message";
+const MAILBOX_SETTINGS_KEY = "mailbox_settings";
+// The version's three values (D10).
 const SEQUENCE_KEY = "sequence";
 const VISIBLE_KEY = "visible";
 const CHANGED_KEY = "changed";
+/** Rows per statement: two bound values each, well inside SQLite's limit on bound values. */
+const ROWS_PER_STATEMENT = 40;
+
+const sessionKey = (s: PresenceSession) => `${SESSION_PREFIX}${s.sessionId}`;
+const signalKey = (s: WorkLocationSignal) => `${WORK_LOCATION_PREFIX}${s.layer}:${s.source}`;
+const sessionRow = (s: PresenceSession): SessionTuple => [
+  s.sessionId,
+  s.availability,
+  s.activity,
+  s.refreshedAt,
+  s.expiresAt,
+];
+const signalRow = (s: WorkLocationSignal): WorkLocationTuple => [
+  s.layer,
+  s.source,
+  s.workLocationType,
+  s.placeId,
+  s.localDate,
+  s.setAt,
+];
 
 const sameFields = <T extends object>(a: T, b: T) => (Object.keys(a) as (keyof T)[]).every((key) => a[key] === b[key]);
-const signalKey = (s: WorkLocationSignal) => `${s.layer}\u0000${s.source}`;
 
 /**
  * All SQL of one user's object. It keeps nothing in memory: the object holds
@@ -115,32 +140,39 @@ export class PresenceStore {
    * D3), and the fan-out's rows, in one statement (LOAD_ALL).
    */
   load(): { presence: StoredPresence; fanout: StoredFanout } {
-    if (!this.exists()) return NOTHING_STORED;
-    const [row] = this.sql.exec<LoadAllRow>(LOAD_ALL).toArray();
-    if (!row) throw new Error("LOAD_ALL returned no row");
-    const sessions = (JSON.parse(row.sessions) as SessionTuple[]).map(
-      ([sessionId, availability, activity, refreshedAt, expiresAt]): PresenceSession => ({
-        sessionId,
-        availability: availability as Availability,
-        activity: activity as Activity,
-        refreshedAt,
-        expiresAt,
-      }),
-    );
-    const p = row.preferred === null ? null : (JSON.parse(row.preferred) as PreferredTuple);
-    const m = row.status_message === null ? null : (JSON.parse(row.status_message) as StatusMessageTuple);
-    const workLocationSignals = (JSON.parse(row.work_location) as WorkLocationTuple[]).map(
-      ([layer, source, workLocationType, placeId, localDate, setAt]): WorkLocationSignal => ({
-        layer: layer as WorkLocationLayer,
-        source,
-        workLocationType: workLocationType as WorkLocationType,
-        placeId,
-        localDate,
-        setAt,
-      }),
-    );
-    const meta = JSON.parse(row.meta) as Record<string, string>;
-    const changed = meta[CHANGED_KEY];
+    const row = this.schemaReady ? this.loadAll() : this.firstLoad();
+    if (!row) return NOTHING_STORED;
+    const rows = JSON.parse(row.state) as Record<string, string>;
+    const sessions: PresenceSession[] = [];
+    const workLocationSignals: WorkLocationSignal[] = [];
+    for (const [key, value] of Object.entries(rows)) {
+      if (key.startsWith(SESSION_PREFIX)) {
+        const [sessionId, availability, activity, refreshedAt, expiresAt] = JSON.parse(value) as SessionTuple;
+        sessions.push({
+          sessionId,
+          availability: availability as Availability,
+          activity: activity as Activity,
+          refreshedAt,
+          expiresAt,
+        });
+      } else if (key.startsWith(WORK_LOCATION_PREFIX)) {
+        const [layer, source, workLocationType, placeId, localDate, setAt] = JSON.parse(value) as WorkLocationTuple;
+        workLocationSignals.push({
+          layer: layer as WorkLocationLayer,
+          source,
+          workLocationType: workLocationType as WorkLocationType,
+          placeId,
+          localDate,
+          setAt,
+        });
+      }
+    }
+    const preferred = rows[PREFERRED_KEY];
+    const p = preferred === undefined ? null : (JSON.parse(preferred) as PreferredTuple);
+    const statusMessage = rows[STATUS_MESSAGE_KEY];
+    const m = statusMessage === undefined ? null : (JSON.parse(statusMessage) as StatusMessageTuple);
+    const mailboxSettings = rows[MAILBOX_SETTINGS_KEY];
+    const changed = rows[CHANGED_KEY];
     return {
       presence: {
         state: {
@@ -158,13 +190,11 @@ export class PresenceStore {
             : null,
           workLocationSignals,
           mailboxSettings:
-            row.mailbox_settings === null
-              ? DEFAULT_MAILBOX_SETTINGS
-              : (JSON.parse(row.mailbox_settings) as MailboxSettings),
+            mailboxSettings === undefined ? DEFAULT_MAILBOX_SETTINGS : (JSON.parse(mailboxSettings) as MailboxSettings),
         },
         version: {
-          counter: Number(meta[SEQUENCE_KEY] ?? 0),
-          visible: meta[VISIBLE_KEY] ?? null,
+          counter: Number(rows[SEQUENCE_KEY] ?? 0),
+          visible: rows[VISIBLE_KEY] ?? null,
           changedAt: changed === undefined ? null : Number(changed),
         },
       },
@@ -176,61 +206,64 @@ export class PresenceStore {
     };
   }
 
-  /** Writes the rows in which `after` differs from `before` (what the object last loaded or saved). */
+  private loadAll(): LoadAllRow {
+    const [row] = this.sql.exec<LoadAllRow>(LOAD_ALL).toArray();
+    if (!row) throw new Error("LOAD_ALL returned no row");
+    return row;
+  }
+
+  /**
+   * The first load after a start: one statement when the schema is current (most starts), else
+   * the long way (exists: the catalogue, then migrations). Null: a user never written (D3).
+   */
+  private firstLoad(): LoadAllRow | null {
+    try {
+      const [row] = this.sql.exec<FirstLoadRow>(FIRST_LOAD, ...LEGACY_TABLES).toArray();
+      if (row && row.migrations === MIGRATIONS.length) {
+        this.schemaReady = true;
+        this.legacyTables = JSON.parse(row.legacy) as string[];
+        return row;
+      }
+    } catch {
+      // No such table: never written, or written by an earlier version. A real storage failure
+      // meets the long way's statements too, and is thrown from there.
+    }
+    return this.exists() ? this.loadAll() : null;
+  }
+
+  /**
+   * Writes the rows in which `after` differs from `before` (what the object last loaded or saved):
+   * one statement of upserts and, when something went, one of deletes.
+   */
   save(before: StoredPresence, after: StoredPresence): void {
-    // The tables are made by the first write, not by a change that writes nothing (D3).
-    const sql = {
-      exec: (query: string, ...bindings: SqlStorageValue[]) => {
-        this.ensureSchema();
-        this.sql.exec(query, ...bindings);
-      },
-    };
+    const upserts: [string, string][] = [];
+    const deletes: string[] = [];
     const was = before.state;
     const now = after.state;
+
     const oldSessions = new Map(was.sessions.map((s) => [s.sessionId, s]));
     for (const s of now.sessions) {
       const old = oldSessions.get(s.sessionId);
       oldSessions.delete(s.sessionId);
-      if (old && sameFields(old, s)) continue;
-      sql.exec(
-        `INSERT INTO sessions (session_id, availability, activity, refreshed_at, expires_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (session_id) DO UPDATE SET availability = excluded.availability, activity = excluded.activity,
-           refreshed_at = excluded.refreshed_at, expires_at = excluded.expires_at`,
-        s.sessionId,
-        s.availability,
-        s.activity,
-        s.refreshedAt,
-        s.expiresAt,
-      );
+      if (!old || !sameFields(old, s)) upserts.push([sessionKey(s), JSON.stringify(sessionRow(s))]);
     }
-    for (const gone of oldSessions.keys()) sql.exec("DELETE FROM sessions WHERE session_id = ?", gone);
+    for (const gone of oldSessions.values()) deletes.push(sessionKey(gone));
 
     if (was.preferred !== now.preferred) {
       const p = now.preferred;
-      if (!p) sql.exec("DELETE FROM preferred_presence");
+      if (!p) deletes.push(PREFERRED_KEY);
       else {
-        sql.exec(
-          "INSERT OR REPLACE INTO preferred_presence (singleton, availability, activity, set_at, expires_at) VALUES (1, ?, ?, ?, ?)",
-          p.availability,
-          p.activity,
-          p.setAt,
-          p.expiresAt,
-        );
+        const row: PreferredTuple = [p.availability, p.activity, p.setAt, p.expiresAt];
+        upserts.push([PREFERRED_KEY, JSON.stringify(row)]);
       }
     }
 
     if (was.statusMessage !== now.statusMessage) {
       const m = now.statusMessage;
-      if (!m) sql.exec("DELETE FROM status_message");
+      if (!m) deletes.push(STATUS_MESSAGE_KEY);
       else {
-        sql.exec(
-          `INSERT OR REPLACE INTO status_message (singleton, content, published_at, expires_at, expires_at_sub_ms)
-           VALUES (1, ?, ?, ?, ?)`,
-          m.content,
-          m.publishedAt,
-          m.expiresAt,
-          m.expiresAtSubMs ?? null,
-        );
+        const row: StatusMessageTuple = [m.content, m.publishedAt, m.expiresAt, m.expiresAtSubMs ?? null];
+        upserts.push([STATUS_MESSAGE_KEY, JSON.stringify(row)]);
       }
     }
 
@@ -238,41 +271,32 @@ export class PresenceStore {
     for (const s of now.workLocationSignals) {
       const old = oldSignals.get(signalKey(s));
       oldSignals.delete(signalKey(s));
-      if (old && sameFields(old, s)) continue;
-      sql.exec(
-        `INSERT OR REPLACE INTO work_location (layer, source, work_location_type, place_id, local_date, set_at)
-         VALUES (?, ?, ?, ?, ?, ?)`,
-        s.layer,
-        s.source,
-        s.workLocationType,
-        s.placeId,
-        s.localDate,
-        s.setAt,
-      );
+      if (!old || !sameFields(old, s)) upserts.push([signalKey(s), JSON.stringify(signalRow(s))]);
     }
-    for (const gone of oldSignals.values()) {
-      sql.exec("DELETE FROM work_location WHERE layer = ? AND source = ?", gone.layer, gone.source);
-    }
+    for (const gone of oldSignals.keys()) deletes.push(gone);
 
     if (was.mailboxSettings !== now.mailboxSettings) {
-      sql.exec(
-        "INSERT OR REPLACE INTO mailbox_settings (singleton, json) VALUES (1, ?)",
-        JSON.stringify(now.mailboxSettings),
-      );
+      upserts.push([MAILBOX_SETTINGS_KEY, JSON.stringify(now.mailboxSettings)]);
     }
 
     const v = after.version;
     if (v !== before.version && v.visible !== null && v.changedAt !== null) {
-      // One statement for the three keys: a change writes them on every visible write.
-      sql.exec(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?), (?, ?), (?, ?)",
-        SEQUENCE_KEY,
-        String(v.counter),
-        VISIBLE_KEY,
-        v.visible,
-        CHANGED_KEY,
-        String(v.changedAt),
+      upserts.push([SEQUENCE_KEY, String(v.counter)], [VISIBLE_KEY, v.visible], [CHANGED_KEY, String(v.changedAt)]);
+    }
+
+    if (upserts.length === 0 && deletes.length === 0) return;
+    // The tables are made by the first write, not by a change that writes nothing (D3).
+    this.ensureSchema();
+    for (let i = 0; i < upserts.length; i += ROWS_PER_STATEMENT) {
+      const rows = upserts.slice(i, i + ROWS_PER_STATEMENT);
+      this.sql.exec(
+        `INSERT OR REPLACE INTO state (key, value) VALUES ${rows.map(() => "(?, ?)").join(", ")}`,
+        ...rows.flat(),
       );
+    }
+    for (let i = 0; i < deletes.length; i += ROWS_PER_STATEMENT) {
+      const keys = deletes.slice(i, i + ROWS_PER_STATEMENT);
+      this.sql.exec(`DELETE FROM state WHERE key IN (${keys.map(() => "?").join(", ")})`, ...keys);
     }
   }
 

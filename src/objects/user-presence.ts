@@ -350,7 +350,12 @@ export class UserPresence extends DurableObject<Env> {
    * sends nothing.
    */
   private async commit(now: number, change: (state: PresenceState, now: number) => PresenceState): Promise<Current> {
-    if (!this.legacyAdopted) await this.adoptLegacy();
+    if (!this.legacyAdopted) {
+      // Loaded first, as a starting object's first statement reads all it holds and what
+      // adoptLegacy needs (PresenceStore.load); `before` is taken after adoptLegacy's awaits.
+      this.stored();
+      await this.adoptLegacy();
+    }
     const before = this.stored();
     const settled = settle(change(withoutExpired(before.state, now), now), before.version, now, this.fade);
     const current: Current = {

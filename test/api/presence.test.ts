@@ -513,7 +513,7 @@ describe("deadlines fire through the alarm", () => {
       runInDurableObject(
         stub,
         (_i, state) =>
-          state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'sequence'").one().value,
+          state.storage.sql.exec<{ value: string }>("SELECT value FROM state WHERE key = 'sequence'").one().value,
       );
     const before = await readSequence();
     freezeClockAt(t0 + 5 * MIN);
