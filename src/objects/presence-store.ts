@@ -1,3 +1,4 @@
+import { chunk } from "../domain/fanout";
 import {
   type Activity,
   type Audience,
@@ -12,7 +13,7 @@ import {
   type WorkLocationType,
 } from "../domain/model";
 import { FIRST_VERSION, type Version } from "../domain/settle";
-import { tablesAmong } from "../shared/sqlite";
+import { MAX_BOUND_VALUES, placeholders, tablesAmong, tablesAmongQuery } from "../shared/sqlite";
 import { LEGACY_TABLES, MIGRATIONS, MIGRATIONS_TABLE, migrate } from "./presence-schema";
 
 /** A user's presence as stored: the inputs the view is computed from, and its version (D10). */
@@ -55,7 +56,7 @@ type LoadAllRow = { state: string; relay_shards: string; read_views: string; has
  */
 const FIRST_LOAD = `${LOAD_ALL},
   (SELECT count(*) FROM ${MIGRATIONS_TABLE}) AS migrations,
-  (SELECT json_group_array(name) FROM sqlite_master WHERE type = 'table' AND name IN (${LEGACY_TABLES.map(() => "?").join(", ")})) AS legacy`;
+  (SELECT json_group_array(name) FROM (${tablesAmongQuery(LEGACY_TABLES.length)})) AS legacy`;
 
 type FirstLoadRow = LoadAllRow & { migrations: number; legacy: string };
 
@@ -77,8 +78,8 @@ const MAILBOX_SETTINGS_KEY = "mailbox_settings";
 const SEQUENCE_KEY = "sequence";
 const VISIBLE_KEY = "visible";
 const CHANGED_KEY = "changed";
-/** Rows per statement: two bound values each, well inside SQLite's limit on bound values. */
-const ROWS_PER_STATEMENT = 40;
+/** Rows per statement: two bound values each. */
+const ROWS_PER_STATEMENT = MAX_BOUND_VALUES / 2;
 
 const sessionKey = (s: PresenceSession) => `${SESSION_PREFIX}${s.sessionId}`;
 const signalKey = (s: WorkLocationSignal) => `${WORK_LOCATION_PREFIX}${s.layer}:${s.source}`;
@@ -287,16 +288,14 @@ export class PresenceStore {
     if (upserts.length === 0 && deletes.length === 0) return;
     // The tables are made by the first write, not by a change that writes nothing (D3).
     this.ensureSchema();
-    for (let i = 0; i < upserts.length; i += ROWS_PER_STATEMENT) {
-      const rows = upserts.slice(i, i + ROWS_PER_STATEMENT);
+    for (const rows of chunk(upserts, ROWS_PER_STATEMENT)) {
       this.sql.exec(
         `INSERT OR REPLACE INTO state (key, value) VALUES ${rows.map(() => "(?, ?)").join(", ")}`,
         ...rows.flat(),
       );
     }
-    for (let i = 0; i < deletes.length; i += ROWS_PER_STATEMENT) {
-      const keys = deletes.slice(i, i + ROWS_PER_STATEMENT);
-      this.sql.exec(`DELETE FROM state WHERE key IN (${keys.map(() => "?").join(", ")})`, ...keys);
+    for (const keys of chunk(deletes, MAX_BOUND_VALUES)) {
+      this.sql.exec(`DELETE FROM state WHERE key IN (${placeholders(keys.length)})`, ...keys);
     }
   }
 

@@ -5,6 +5,7 @@ import type { Env } from "../env";
 import { enqueueJobs } from "../notifications/jobs";
 import { logError, objectSource } from "../shared/log";
 import { mapWithConcurrency } from "../shared/map-with-concurrency";
+import { MAX_BOUND_VALUES, placeholders } from "../shared/sqlite";
 import { userPresenceStub } from "./names";
 
 const USER_CALL_CONCURRENCY = 32;
@@ -92,11 +93,11 @@ export class SubscriptionRegistry extends DurableObject<Env> {
   /** The live subscriptions among `ids`, for a delivery batch (thousands, for a popular user). */
   async getMany(ids: string[]): Promise<SubscriptionRecord[]> {
     const now = Date.now();
-    // SQLite in Durable Objects binds at most 100 parameters per statement.
-    return chunk(ids, 99).flatMap((slice) =>
+    // One value is `now`; the rest are ids.
+    return chunk(ids, MAX_BOUND_VALUES - 1).flatMap((slice) =>
       this.sql
         .exec<Row>(
-          `SELECT json FROM subscriptions WHERE expires_at > ? AND id IN (${slice.map(() => "?").join(", ")})`,
+          `SELECT json FROM subscriptions WHERE expires_at > ? AND id IN (${placeholders(slice.length)})`,
           now,
           ...slice,
         )

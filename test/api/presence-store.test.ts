@@ -7,9 +7,8 @@ import {
   type PresenceState,
 } from "../../src/domain/model";
 import { FIRST_VERSION } from "../../src/domain/settle";
-import { MIGRATIONS } from "../../src/objects/presence-schema";
 import { PresenceStore } from "../../src/objects/presence-store";
-import { newUserId, tablesOf, userObject } from "../helpers";
+import { newUserId, schemaAsOfVersion, tablesOf, userObject } from "../helpers";
 
 // The user's object keeps its presence as keyed rows of one table (migration 8). What is saved
 // must load back whole, however many rows one save writes, and an object written with the
@@ -54,7 +53,7 @@ const version = (counter: number) => ({ counter, visible: `visible ${counter}`, 
 describe("the presence store", () => {
   it("loads back what it saved, every kind of row, in saves that write and delete more rows than one statement takes", async () => {
     const loaded = await runInDurableObject(userObject(newUserId()), (_i, state) => {
-      const written = { state: everything(95), version: version(7) };
+      const written = { state: everything(105), version: version(7) };
       new PresenceStore(state.storage.sql).save({ state: EMPTY_STATE, version: FIRST_VERSION }, written);
       // A new store over the same storage: the object as it starts again.
       const afterWrite = new PresenceStore(state.storage.sql).load().presence;
@@ -82,11 +81,7 @@ describe("the presence store", () => {
     const [manual, automatic] = old.workLocationSignals;
     const loaded = await runInDurableObject(userObject(user), (_i, state) => {
       const sql = state.storage.sql;
-      sql.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)");
-      MIGRATIONS.slice(0, 7).forEach((statement, index) => {
-        sql.exec(statement);
-        sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", index + 1);
-      });
+      schemaAsOfVersion(sql, 7);
       for (const s of [s0, s1]) {
         if (!s) throw new Error("two sessions expected");
         sql.exec(
