@@ -12,6 +12,7 @@ import type { PresenceView } from "../src/domain/model";
 import type { Env } from "../src/env";
 import worker from "../src/index";
 import { FanoutRelay } from "../src/objects/fanout-relay";
+import { MIGRATIONS } from "../src/objects/presence-schema";
 
 export const TENANT = "11111111-1111-4111-8111-111111111111";
 export const APP = "22222222-2222-4222-8222-222222222222";
@@ -23,6 +24,15 @@ export const OTHER_APP = "33333333-3333-4333-8333-333333333333";
  * Undo with `vi.useRealTimers()`.
  */
 export const freezeClockAt = (ms: number) => vi.useFakeTimers({ now: ms, toFake: ["Date"] });
+
+/** Builds a user object's tables as schema version `version` left them (an object an earlier version wrote). */
+export function schemaAsOfVersion(sql: SqlStorage, version: number): void {
+  sql.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)");
+  MIGRATIONS.slice(0, version).forEach((statement, index) => {
+    sql.exec(statement);
+    sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", index + 1);
+  });
+}
 
 /** The user's Durable Object in the test tenant, for alarms and storage checks. */
 export const userObject = (user: string, tenant = TENANT) => env.USER_PRESENCE.getByName(`${tenant}:${user}`);

@@ -106,14 +106,14 @@ describe("read views (D30)", () => {
   });
 
   /**
-   * A user written "before" and held by the view in "eu", whose relays then hold every change
+   * A user written `status` ("before") and held by the view in "eu", whose relays then hold every change
    * until `release`: what the view shows after a write is only what the writer's Worker handed it.
    * Failures the test causes are expected, so their log lines are muted.
    */
-  async function heldInEuView() {
+  async function heldInEuView(status = "before") {
     const user = newUserId();
-    await setStatus(user, "before", "eu");
-    expect(statusOf(await read(user, "eu"))).toBe("before");
+    await setStatus(user, status, "eu");
+    expect(statusOf(await read(user, "eu"))).toBe(status);
     await relaysHold(user, [viewName(user, "eu")]);
     const { held, release } = gate();
     interceptRelays(user, () => held);
@@ -256,15 +256,9 @@ describe("read views (D30)", () => {
 
   it("monotonic reads after a fallback: what the user's object answered is handed to the view", async () => {
     freezeClockAt(t0);
-    const user = newUserId();
-    await setStatus(user, "one", "eu");
-    expect(statusOf(await read(user, "eu"))).toBe("one");
-    await relaysHold(user, [viewName(user, "eu")]);
-    const { held, release } = gate();
-    interceptRelays(user, () => held);
+    const { user, release } = await heldInEuView("one");
     // Written from another region: the view in "eu" hears of it only through the held relays.
     await setStatus(user, "two", "na");
-    vi.spyOn(console, "error").mockImplementation(() => {});
     vi.spyOn(ReadView.prototype, "read").mockRejectedValueOnce(
       new Error("EXPECTED, caused by the test: view overloaded"),
     );

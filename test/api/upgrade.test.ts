@@ -1,7 +1,15 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { MIGRATIONS } from "../../src/objects/presence-schema";
-import { APP, appToken, call, newUserId, relayRegistrations, tablesOf, userObject } from "../helpers";
+import {
+  APP,
+  appToken,
+  call,
+  newUserId,
+  relayRegistrations,
+  schemaAsOfVersion,
+  tablesOf,
+  userObject,
+} from "../helpers";
 import { WebhookReceiver } from "../webhooks";
 
 // A user object written before the fan-out tree (schema version 4: its own subscribers and
@@ -23,11 +31,7 @@ async function writtenBeforeTheTree(user: string, subscriptionId: string) {
   const now = Date.now();
   await runInDurableObject(userObject(user), (_i, state) => {
     const sql = state.storage.sql;
-    sql.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)");
-    MIGRATIONS.slice(0, 4).forEach((statement, index) => {
-      sql.exec(statement);
-      sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", index + 1);
-    });
+    schemaAsOfVersion(sql, 4);
     sql.exec(
       "INSERT INTO sessions (session_id, availability, activity, refreshed_at, expires_at) VALUES (?, 'Busy', 'InACall', ?, ?)",
       APP,
