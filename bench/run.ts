@@ -238,9 +238,12 @@ async function main() {
     const manyUsers = await applications(0xc000, ["Presence.ReadWrite.All"]);
     const writeOnFloor = (c: number, n: number) =>
       fetch(`${baseline.url}/write/user-${userOf(c, n)}`, { method: "POST" });
-    const writeOnService = (c: number, n: number) => {
+    // A client's writes alternate Busy and Away, so a user's are all one or the other: after the
+    // writes before the measuring (Away), a user's first measured write may change its presence
+    // and the rest refresh the session, as a client's periodic setPresence does.
+    const writeOnService = (c: number, n: number, busy = n % 2 === 0) => {
       const app = manyUsers[c] as { id: string; token: string };
-      return setPresence(guid(0x10000 + userOf(c, n)), app.token, app.id, n % 2 === 0);
+      return setPresence(guid(0x10000 + userOf(c, n)), app.token, app.id, busy);
     };
     /** Every user written once on both sides, a client's 20 in turn. */
     const writeEveryUser = async () => {
@@ -248,7 +251,7 @@ async function main() {
         await Promise.all(
           manyUsers.flatMap((_, c) => [
             writeOnFloor(c, n).then((r) => r.arrayBuffer()),
-            writeOnService(c, n).then((r) => r.arrayBuffer()),
+            writeOnService(c, n, false).then((r) => r.arrayBuffer()),
           ]),
         );
       }
